@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything Vessel needs on a fresh Debian 12 machine. Idempotent: installs only what is missing.
+set -euo pipefail
+packages=(
+  gcc libc6-dev make        # the executor (static glibc)
+  busybox-static           # test and demo root filesystems
+  runc crun                # peers for conformance tests and bench/
+  hyperfine                # bench/
+  jq iproute2 procps psmisc util-linux
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v dotnet >/dev/null || { echo "setup: the .NET 10 SDK (dotnet) is required and not on PATH" >&2; exit 1; }
