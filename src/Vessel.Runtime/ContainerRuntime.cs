@@ -249,7 +249,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
 
     private void KillAllAndWait(StoredContainer c, Cgroup cgroup)
     {
-        if (cgroup.IsFrozen) cgroup.Thaw();
+        if (cgroup.FreezerState == FreezerState.Frozen) cgroup.Thaw();
         var deadline = Environment.TickCount64 + 10_000;
         while (true)
         {
@@ -321,7 +321,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
         if (File.Exists(_store.FifoOf(c.Id))) return ContainerStatus.Created;
         try
         {
-            if (OpenCgroup(c).IsFrozen) return ContainerStatus.Paused;
+            if (OpenCgroup(c).FreezerState is FreezerState.Frozen or FreezerState.Freezing) return ContainerStatus.Paused;
         }
         catch (IOException) { }
         return ContainerStatus.Running;

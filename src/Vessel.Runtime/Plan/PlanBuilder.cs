@@ -151,12 +151,19 @@ public static class PlanBuilder
 
         var caps = process.Capabilities;
         void Unknown(string name) => warn?.Invoke($"capability {name} is unknown to this kernel; ignored");
+        var permitted = Capabilities.Mask(caps?.Permitted, Unknown);
+        var inheritable = Capabilities.Mask(caps?.Inheritable, Unknown);
+        var ambient = Capabilities.Mask(caps?.Ambient, Unknown);
+        // The kernel raises an ambient capability only if it is permitted and inheritable; runc skips the rest with a warning.
+        var unraisable = ambient & ~(permitted & inheritable);
+        if (unraisable != 0)
+            warn?.Invoke($"not raising ambient capabilities {string.Join(',', Capabilities.ToNames(unraisable))}: not in both the permitted and inheritable sets");
         w.Begin()
             .U64(Capabilities.Mask(caps?.Bounding, Unknown))
             .U64(Capabilities.Mask(caps?.Effective, Unknown))
-            .U64(Capabilities.Mask(caps?.Permitted, Unknown))
-            .U64(Capabilities.Mask(caps?.Inheritable, Unknown))
-            .U64(Capabilities.Mask(caps?.Ambient, Unknown))
+            .U64(permitted)
+            .U64(inheritable)
+            .U64(ambient & ~unraisable)
             .End(PlanRecord.Capabilities);
         if (process.NoNewPrivileges) w.Record(PlanRecord.NoNewPrivileges);
 
