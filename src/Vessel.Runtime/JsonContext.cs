@@ -14,6 +14,7 @@ namespace Vessel.Runtime;
 [JsonSerializable(typeof(List<ContainerState>))]
 [JsonSerializable(typeof(StoredContainer))]
 [JsonSerializable(typeof(List<int>))]
+[JsonSerializable(typeof(NamespaceSpec))]
 public sealed partial class RuntimeJson : JsonSerializerContext
 {
     private static RuntimeJson? _indented;
