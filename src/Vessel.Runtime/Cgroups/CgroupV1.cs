@@ -50,7 +50,6 @@ public sealed class CgroupV1 : Cgroup
 
     public override bool Exists => Directory.Exists(_primary);
 
-    bool UnifiedOnly(string controller) => !_byController.ContainsKey(controller);
 
     public override void Create()
     {
@@ -75,8 +74,8 @@ public sealed class CgroupV1 : Cgroup
                 }
             }
         }
-        if (_unifiedDir is not null && Layout.Unified is { } u)
-            CgroupV2.CreateUnified(u.MountPoint, _unifiedDir, UnifiedOnly);
+        // Hybrid: the cgroup2 leaf is for membership; controllers only cgroup2 offers are enabled on demand in Apply.
+        if (_unifiedDir is not null) Directory.CreateDirectory(_unifiedDir);
     }
 
     static string S(long v) => v.ToString(CultureInfo.InvariantCulture);
@@ -108,7 +107,12 @@ public sealed class CgroupV1 : Cgroup
             {
                 var size = CgroupV2.ValidPageSize(hp.PageSize);
                 if (Ctl("hugetlb") is { } hd) W(hd, $"hugetlb.{size}.limit_in_bytes", S(hp.Limit));
-                else if (_unifiedDir is not null && Has(_unifiedDir, $"hugetlb.{size}.max")) W(_unifiedDir, $"hugetlb.{size}.max", S(hp.Limit));
+                else if (_unifiedDir is not null && Layout.Unified is { } u && Layout.UnifiedControllers.Contains("hugetlb"))
+                {
+                    // Hybrid host where hugetlb is only on the cgroup2 side.
+                    CgroupV2.EnableInAncestors(u.MountPoint, _unifiedDir, c => c == "hugetlb");
+                    if (Has(_unifiedDir, $"hugetlb.{size}.max")) W(_unifiedDir, $"hugetlb.{size}.max", S(hp.Limit));
+                }
             }
         if (r.Network is { } net)
         {

@@ -41,6 +41,19 @@ public sealed class CgroupV2 : Cgroup
             }
     }
 
+    /// <summary>Enables the <paramref name="wanted"/> controllers in every ancestor of an existing <paramref name="dir"/>.</summary>
+    internal static void EnableInAncestors(string mountPoint, string dir, Func<string, bool> wanted)
+    {
+        var rel = Path.GetRelativePath(mountPoint, dir);
+        var current = mountPoint;
+        if (rel != ".")
+            foreach (var part in rel.Split('/', StringSplitOptions.RemoveEmptyEntries))
+            {
+                EnableControllers(current, wanted);
+                current = Path.Combine(current, part);
+            }
+    }
+
     static void EnableControllers(string parent, Func<string, bool> wanted)
     {
         var available = CgroupFs.TryRead(Path.Combine(parent, "cgroup.controllers"))?
