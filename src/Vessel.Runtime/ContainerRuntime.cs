@@ -48,7 +48,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
             var cgroupsPath = string.IsNullOrEmpty(spec.Linux!.CgroupsPath) ? $"/vessel/{options.Id}" : spec.Linux.CgroupsPath;
             var layout = CgroupLayout.Detect();
             cgroup = Cgroup.Open(layout, cgroupsPath);
-            cgroup.Create();
+            CreateCgroup(cgroup);
             if (spec.Linux.Resources is { } resources) cgroup.Apply(resources);
 
             var fifoPath = _store.FifoOf(options.Id);
@@ -288,6 +288,24 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
         finally
         {
             try { _store.Remove(id); } catch (DirectoryNotFoundException) { }
+        }
+    }
+
+    /// <summary>mkdir -p of the cgroup can lose a race with another container's delete pruning the shared
+    /// (empty) parent; trying again is the whole fix.</summary>
+    private static void CreateCgroup(Cgroup cgroup)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                cgroup.Create();
+                return;
+            }
+            catch (Exception e) when (attempt < 5 && e is DirectoryNotFoundException or CgroupException)
+            {
+                Thread.Sleep(1);
+            }
         }
     }
 

@@ -117,14 +117,24 @@ public abstract class Cgroup
         return [.. set];
     }
 
-    /// <summary>Removes <paramref name="dir"/> and its child cgroups, deepest first, retrying on EBUSY.</summary>
+    /// <summary>Removes <paramref name="dir"/>, its child cgroups (deepest first, retrying on EBUSY) and then
+    /// the ancestors that are left empty, so `/vessel/ID` leaves no `/vessel` behind. rmdir refuses a cgroup that
+    /// still has children or processes, and the hierarchy's root, so another container's parent is never taken.
+    /// (A create racing with this prune retries; see ContainerRuntime.)</summary>
     private protected static void RemoveTree(string dir)
+    {
+        RemoveSubtree(dir);
+        for (var parent = Path.GetDirectoryName(dir); parent is not null && File.Exists(Path.Combine(parent, "cgroup.procs")); parent = Path.GetDirectoryName(parent))
+            if (CgroupFs.Rmdir(parent) != 0) break;
+    }
+
+    private static void RemoveSubtree(string dir)
     {
         if (!Directory.Exists(dir)) return;
         string[] children;
         try { children = Directory.GetDirectories(dir); }
         catch (DirectoryNotFoundException) { return; }
-        foreach (var child in children) RemoveTree(child);
+        foreach (var child in children) RemoveSubtree(child);
         int delayMs = 10;
         for (int attempt = 0; ; attempt++)
         {
