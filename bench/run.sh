@@ -10,8 +10,8 @@ out=docs/benchmarks.md
 
 tests/fixtures/busybox-rootfs.sh "$work/bundle/rootfs"
 bin/vessel-runc spec --bundle "$work/bundle"
-# The same bundle for every runtime: /bin/true, no terminal, its own cgroup.
-jq '.process.terminal=false | .process.args=["/bin/true"] | .linux.cgroupsPath="/vessel-bench/c"' \
+# The same bundle for every runtime: /bin/true, no terminal, its own cgroup; ociVersion 1.0.2 because crun 1.8 knows no later one.
+jq '.ociVersion="1.0.2" | .process.terminal=false | .process.args=["/bin/true"] | .linux.cgroupsPath="/vessel-bench/c"' \
   "$work/bundle/config.json" > "$work/config.json" && mv "$work/config.json" "$work/bundle/config.json"
 
 # crun 1.8 refuses this machine's hybrid cgroup layout unless cgroup2 is out of sight: run it in a private
