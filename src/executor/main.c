@@ -91,14 +91,14 @@ static _Noreturn void child(struct plan *p)
         run_hooks(p, HOOK_CREATE_CONTAINER, state);
         enter_root(p);
         setup_console(p);
-        do_masks_and_readonly(p);
-        if (p->rootfs_readonly)
-            do_rootfs_readonly();
         if (p->hostname && sethostname(p->hostname, strlen(p->hostname)) < 0)
             fail("hostname", p->hostname);
         if (p->domainname && setdomainname(p->domainname, strlen(p->domainname)) < 0)
             fail("domainname", p->domainname);
-        do_sysctls(p);
+        do_sysctls(p);          /* before the read-only paths: /proc/sys is usually one of them */
+        do_masks_and_readonly(p);
+        if (p->rootfs_readonly)
+            do_rootfs_readonly();
     } else {
         setup_console(p);
     }
@@ -127,9 +127,9 @@ int main(int argc, char **argv)
         return 2;
     }
     int plan_fd = parse_fd(argv[2]);
+    ensure_sealed_copy(argv);
     if (fcntl(sync_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(plan_fd, F_SETFD, FD_CLOEXEC) < 0)
         fail("setup", "fcntl");
-    ensure_sealed_copy(argv);
     if (prctl(PR_SET_DUMPABLE, 0) < 0)
         fail("setup", "dumpable");
     plan_read(plan_fd, &p);
