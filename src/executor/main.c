@@ -71,6 +71,14 @@ static _Noreturn void child(struct plan *p)
     const char *state = go[2] ? go + 3 : "";
     mode_t inherited_umask = umask(0);   /* modes in the plan are meant exactly */
 
+    /* In a user namespace we still carry the host's uid 0, which it does not map: every file we
+     * create would fail with EOVERFLOW. Become the namespace's root, as runc's nsexec does. */
+    int userns = (p->clone_flags & CLONE_NEWUSER) != 0;
+    for (size_t i = 0; i < p->n_ns; i++)
+        userns |= p->ns[i].type == CLONE_NEWUSER;
+    if (userns && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+        fail("user", "setresuid 0");
+
     if (p->mode == MODE_INIT) {
         if (p->unshare_cgroup && unshare(CLONE_NEWCGROUP) < 0)
             fail("unshare", "cgroup");
