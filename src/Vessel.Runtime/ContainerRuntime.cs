@@ -49,7 +49,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
             var layout = CgroupLayout.Detect();
             cgroup = Cgroup.Open(layout, cgroupsPath);
             CreateCgroup(cgroup);
-            if (spec.Linux.Resources is { } resources) cgroup.Apply(resources);
+            cgroup.Apply(DeviceRules.Effective(spec));
 
             var fifoPath = _store.FifoOf(options.Id);
             SafeFd.MakeFifo(fifoPath, 0x192); // 0622: the init may no longer be root when it opens it
