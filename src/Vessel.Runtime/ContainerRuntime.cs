@@ -154,14 +154,15 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
         }
     }
 
-    /// <summary>Deletes a container. A created one is killed first (it never ran); a running or paused
-    /// one only with <paramref name="force"/>.</summary>
+    /// <summary>Deletes a stopped container; one that is created, running or paused only with
+    /// <paramref name="force"/> (the runtime-spec's rule; runc also deletes created ones, and containerd
+    /// follows a refused delete with delete --force anyway).</summary>
     public void Delete(string id, bool force)
     {
         var c = _store.Load(id);
         var status = StatusOf(c);
-        if (status is ContainerStatus.Running or ContainerStatus.Paused && !force)
-            throw new RuntimeException($"cannot delete container {id} that is not stopped: {Describe(status)[4..]}");
+        if (status != ContainerStatus.Stopped && !force)
+            throw new RuntimeException($"cannot delete container {id} that is not stopped: {StatusName(status)}");
         var cgroup = OpenCgroup(c);
         if (status != ContainerStatus.Stopped || cgroup.Processes().Count > 0)
             KillAllAndWait(c, cgroup);

@@ -81,6 +81,7 @@ void do_process_attrs(struct plan *p);
 void do_cwd(struct plan *p);
 const char *exec_lookup(struct plan *p);
 void do_seccomp(struct plan *p, uint32_t when);
+void mark_fds_cloexec(struct plan *p);
 void do_credentials(struct plan *p, mode_t inherited_umask);
 void run_hooks(struct plan *p, uint32_t phase, const char *state);
 void wait_fifo(struct plan *p);

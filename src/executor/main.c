@@ -115,6 +115,7 @@ static _Noreturn void child(struct plan *p)
     do_process_attrs(p);
     do_cwd(p);
     const char *path = exec_lookup(p);
+    mark_fds_cloexec(p);
     do_seccomp(p, SECCOMP_EARLY);
     do_credentials(p, inherited_umask);
     if (p->mode == MODE_INIT) {

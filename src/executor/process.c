@@ -104,6 +104,14 @@ void do_seccomp(struct plan *p, uint32_t when)
             fail("seccomp", when == SECCOMP_EARLY ? "early" : "late");
 }
 
+/* CVE-2024-21626: no fd of ours may reach the container. Only marks them close-on-exec, so the sync socket and
+ * the fifo keep working until execve; done before the early seccomp filter, which may not allow close_range. */
+void mark_fds_cloexec(struct plan *p)
+{
+    if (syscall(SYS_close_range, 3 + p->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        fail("close_range", "");
+}
+
 void do_credentials(struct plan *p, mode_t inherited_umask)
 {
     if (p->have_caps)
@@ -146,8 +154,6 @@ void do_credentials(struct plan *p, mode_t inherited_umask)
     if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         fail("no_new_privs", "");
     umask(p->have_user && p->umask >= 0 ? (mode_t)p->umask : inherited_umask);
-    if (syscall(SYS_close_range, 3 + p->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-        fail("close_range", "");
 }
 
 /* The state goes in a memfd rather than a pipe so that a hook that never reads stdin cannot block us. */
