@@ -71,9 +71,29 @@ public sealed partial class RegistryClient
         }
 
         resolver.Resolve(name, target, _options.Platform); // config parses, diff_ids match the layers
-        _refs.Tag(name, target);
+        await TagAsync(name, target, ct).ConfigureAwait(false);
         _sources.Record(image.Registry, image.Repository, blobs.Select(b => b.Digest));
         return new PullResult(image, target, manifestDesc, counters.Blobs, counters.Bytes);
+    }
+
+    private static readonly ConcurrentDictionary<string, SemaphoreSlim> s_tagLocks = new(StringComparer.Ordinal);
+
+    /// <summary>ReferenceStore.Tag, serialised per store in this process and retried when another process holds
+    /// refs.lock: ReferenceStore opens its lock file with a FileStream, and .NET's own advisory LOCK_SH|LOCK_NB
+    /// on open fails (IOException) while anyone holds the LOCK_EX.</summary>
+    private async Task TagAsync(string name, Descriptor target, CancellationToken ct)
+    {
+        SemaphoreSlim gate = s_tagLocks.GetOrAdd(_store.Root, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            for (int attempt = 1; ; attempt++)
+            {
+                try { _refs.Tag(name, target); return; }
+                catch (IOException) when (attempt < 50) { await Task.Delay(20 * Math.Min(attempt, 10), ct).ConfigureAwait(false); }
+            }
+        }
+        finally { gate.Release(); }
     }
 
     private sealed class Counters
@@ -111,7 +131,7 @@ public sealed partial class RegistryClient
         string? contentType = resp.Content.Headers.ContentType?.MediaType;
         string? own = OciJson.DeclaredMediaType(body);
         string? mediaType = MediaTypes.IsManifest(contentType) || MediaTypes.IsIndex(contentType) ? contentType : own ?? OciJson.SniffMediaType(body);
-        if (contentType is "application/vnd.docker.distribution.manifest.v1+prettyjws" or "application/vnd.docker.distribution.manifest.v1+json" || own?.Contains("manifest.v1", StringComparison.Ordinal) == true)
+        if (contentType is "application/vnd.docker.distribution.manifest.v1+prettyjws" or "application/vnd.docker.distribution.manifest.v1+json" || own?.StartsWith("application/vnd.docker.distribution.manifest.v1", StringComparison.Ordinal) == true)
             throw new ContentException($"image {shown}: registry {registry} only has a Docker schema 1 manifest (deprecated, not supported)");
         if (!MediaTypes.IsManifest(mediaType) && !MediaTypes.IsIndex(mediaType))
         {
