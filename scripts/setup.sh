@@ -7,6 +7,9 @@ packages=(
   runc crun                # peers for conformance tests and bench/
   hyperfine                # bench/
   jq iproute2 procps psmisc util-linux
+  docker-registry          # registry client integration tests (a real OCI distribution registry)
+  skopeo                   # registry interop tests (push/pull by a second client)
+  apache2-utils            # htpasswd -B for the registry basic-auth test
 )
 missing=()
 for p in "${packages[@]}"; do
