@@ -71,7 +71,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
             if (planned.NewUserNamespace) WriteIdMaps(pid, planned.UidMappings, planned.GidMappings);
             cgroup.AddProcess(pid);
 
-            var state = StateOf(stored, ContainerStatus.Creating);
+            var state = StateOf(stored, ContainerStatus.Created); // what create-time hooks are shown, as crun and runtime-tools expect
             session.Go(state);
             session.WaitFor("created", onHooks: () =>
             {
@@ -108,14 +108,8 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
             }
         }
         File.Delete(_store.FifoOf(id));
-        try
-        {
-            Hooks.Run(c.Config.Hooks?.Poststart, "poststart", StateJson(c));
-        }
-        catch (RuntimeException e)
-        {
-            _warn(e.Message); // the spec: a failing poststart hook is logged, the container keeps running
-        }
+        // The spec: a failing poststart hook is logged, the other hooks and the container go on.
+        Hooks.RunAll(c.Config.Hooks?.Poststart, "poststart", StateJson(c, ContainerStatus.Running), _warn);
     }
 
     public ContainerState State(string id)
@@ -166,14 +160,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
         var cgroup = OpenCgroup(c);
         if (status != ContainerStatus.Stopped || cgroup.Processes().Count > 0)
             KillAllAndWait(c, cgroup);
-        try
-        {
-            Hooks.Run(c.Config.Hooks?.Poststop, "poststop", StateJson(c, ContainerStatus.Stopped));
-        }
-        catch (RuntimeException e)
-        {
-            _warn(e.Message); // a failing poststop hook only warns
-        }
+        Hooks.RunAll(c.Config.Hooks?.Poststop, "poststop", StateJson(c, ContainerStatus.Stopped), _warn); // failures only warn
         cgroup.Destroy();
         _store.Remove(id);
     }

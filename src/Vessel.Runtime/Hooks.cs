@@ -9,6 +9,18 @@ namespace Vessel.Runtime;
 /// killed after its timeout.</summary>
 public static class Hooks
 {
+    /// <summary>Runs every hook even when one fails, warning for each failure: what the spec asks of
+    /// poststart and poststop hooks.</summary>
+    public static void RunAll(IEnumerable<HookSpec>? hooks, string phase, string stateJson, Action<string> warn)
+    {
+        foreach (var hook in hooks ?? [])
+        {
+            try { Run([hook], phase, stateJson); }
+            catch (RuntimeException e) { warn(e.Message); }
+        }
+    }
+
+    /// <summary>Runs the hooks in order; the first failure stops them and is thrown.</summary>
     public static void Run(IEnumerable<HookSpec>? hooks, string phase, string stateJson)
     {
         foreach (var hook in hooks ?? [])

@@ -29,17 +29,18 @@ public static class Capabilities
         return i < 0 ? null : i;
     }
 
-    /// <summary>The bit mask of <paramref name="names"/>. Names unknown to us or to this kernel are
-    /// reported through <paramref name="unknown"/> and left out, as runc does, so a config written for
-    /// a newer kernel still runs.</summary>
-    public static ulong Mask(IEnumerable<string>? names, Action<string>? unknown = null)
+    /// <summary>The bit mask of <paramref name="names"/>. A name that is no capability at all is an error
+    /// (the spec: a value that cannot be mapped to the kernel MUST fail); a real capability this kernel
+    /// predates is reported through <paramref name="tooNew"/> and left out, so a config written for a
+    /// newer kernel still runs (runc's behaviour).</summary>
+    public static ulong Mask(IEnumerable<string>? names, string field, Action<string>? tooNew = null)
     {
         ulong mask = 0;
-        foreach (var name in names ?? [])
+        foreach (var (name, i) in (names ?? []).Select((n, i) => (n, i)))
         {
-            var n = Number(name);
-            if (n is null || n > LastCap) { unknown?.Invoke(name); continue; }
-            mask |= 1UL << n.Value;
+            var n = Number(name) ?? throw new Spec.SpecException($"{field}[{i}]", $"\"{name}\" is not a Linux capability");
+            if (n > LastCap) { tooNew?.Invoke(name); continue; }
+            mask |= 1UL << n;
         }
         return mask;
     }

@@ -21,7 +21,7 @@ public static class DeviceRules
         var rules = resources.Devices ?? [];
         foreach (var (type, major, minor) in Defaults)
             rules.Add(new LinuxDeviceCgroup { Allow = true, Type = type, Major = major, Minor = minor, Access = major is null && minor is null ? "m" : "rwm" });
-        foreach (var d in spec.Linux?.Devices ?? [])
+        foreach (var d in (spec.Linux?.Devices ?? []).Where(d => d.Type != "p")) // fifos need no device permission
             rules.Add(new LinuxDeviceCgroup { Allow = true, Type = d.Type == "u" ? "c" : d.Type, Major = d.Major, Minor = d.Minor, Access = "rwm" });
         resources.Devices = rules;
         return resources;

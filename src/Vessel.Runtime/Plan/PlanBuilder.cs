@@ -150,17 +150,18 @@ public static class PlanBuilder
         if (process.OomScoreAdj is { } oom) w.Begin().I32(oom).End(PlanRecord.OomScoreAdj);
 
         var caps = process.Capabilities;
-        void Unknown(string name) => warn?.Invoke($"capability {name} is unknown to this kernel; ignored");
-        var permitted = Capabilities.Mask(caps?.Permitted, Unknown);
-        var inheritable = Capabilities.Mask(caps?.Inheritable, Unknown);
-        var ambient = Capabilities.Mask(caps?.Ambient, Unknown);
+        void TooNew(string name) => warn?.Invoke($"capability {name} is unknown to this kernel; ignored");
+        var field = "process.capabilities";
+        var permitted = Capabilities.Mask(caps?.Permitted, $"{field}.permitted", TooNew);
+        var inheritable = Capabilities.Mask(caps?.Inheritable, $"{field}.inheritable", TooNew);
+        var ambient = Capabilities.Mask(caps?.Ambient, $"{field}.ambient", TooNew);
         // The kernel raises an ambient capability only if it is permitted and inheritable; runc skips the rest with a warning.
         var unraisable = ambient & ~(permitted & inheritable);
         if (unraisable != 0)
             warn?.Invoke($"not raising ambient capabilities {string.Join(',', Capabilities.ToNames(unraisable))}: not in both the permitted and inheritable sets");
         w.Begin()
-            .U64(Capabilities.Mask(caps?.Bounding, Unknown))
-            .U64(Capabilities.Mask(caps?.Effective, Unknown))
+            .U64(Capabilities.Mask(caps?.Bounding, $"{field}.bounding", TooNew))
+            .U64(Capabilities.Mask(caps?.Effective, $"{field}.effective", TooNew))
             .U64(permitted)
             .U64(inheritable)
             .U64(ambient & ~unraisable)
