@@ -49,7 +49,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
             var layout = CgroupLayout.Detect();
             cgroup = Cgroup.Open(layout, cgroupsPath);
             cgroup.Create();
-            if (spec.Linux.Resources is { } resources) cgroup.Apply(resources);
+            if (spec.Linux.Resources is { } resources) cgroup.Apply(WithDefaultDeviceRules(resources, spec.Linux));
 
             var fifoPath = _store.FifoOf(options.Id);
             SafeFd.MakeFifo(fifoPath, 0x192); // 0622: the init may no longer be root when it opens it
@@ -88,6 +88,29 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
             session?.Dispose();
             if (!created) Discard(options.Id, cgroup);
         }
+    }
+
+    /// <summary>runc's rule: after the config's own device cgroup rules (runc spec's default is "deny all"),
+    /// the devices every container gets (/dev/null, zero, full, random, urandom, tty, console, ptmx, pts,
+    /// mknod of any) and those in linux.devices stay allowed. Without it `sh -c 'cmd &'` fails opening /dev/null.</summary>
+    internal static LinuxResources WithDefaultDeviceRules(LinuxResources resources, LinuxSpec linux)
+    {
+        if (resources.Devices is not { Count: > 0 } rules) return resources;
+        static LinuxDeviceCgroup Allow(string type, long? major, long? minor, string access) =>
+            new() { Allow = true, Type = type, Major = major, Minor = minor, Access = access };
+        var defaults = new List<LinuxDeviceCgroup>
+        {
+            Allow("c", null, null, "m"), Allow("b", null, null, "m"),
+            Allow("c", 1, 3, "rwm"), Allow("c", 1, 8, "rwm"), Allow("c", 1, 7, "rwm"), Allow("c", 5, 0, "rwm"),
+            Allow("c", 1, 5, "rwm"), Allow("c", 1, 9, "rwm"), Allow("c", 5, 1, "rwm"), Allow("c", 136, null, "rwm"),
+            Allow("c", 5, 2, "rwm"),
+        };
+        foreach (var d in (linux.Devices ?? []).Where(d => d.Type != "p"))
+            defaults.Add(Allow(d.Type is "b" ? "b" : "c", d.Major, d.Minor, "rwm"));
+        foreach (var rule in defaults)
+            if (!rules.Any(r => r.Allow && r.Type == rule.Type && r.Major == rule.Major && r.Minor == rule.Minor && r.Access == rule.Access))
+                rules.Add(rule);
+        return resources;
     }
 
     /// <summary>Lets a created container's init exec its process, then runs the poststart hooks.</summary>
