@@ -175,6 +175,8 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
         {
             throw new RuntimeException("container not running");
         }
+        // A frozen process does not die of SIGKILL until thawed (cgroup v1); runc thaws for SIGKILL too.
+        if (signal == Signals.SIGKILL && status == ContainerStatus.Paused) OpenCgroup(c).Thaw();
     }
 
     /// <summary>Deletes a container. A created one is killed first (it never ran); a running or paused
