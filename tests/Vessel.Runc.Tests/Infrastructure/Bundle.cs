@@ -57,10 +57,11 @@ public sealed class Bundle
         return this;
     }
 
-    /// <summary>Every capability in every set: a "privileged" process.</summary>
+    /// <summary>Every capability this (test) process has, in every set: a "privileged" process. Raising one
+    /// the caller lacks fails with EPERM, as it must (sandboxes often drop e.g. CAP_SYS_RESOURCE).</summary>
     public Bundle AllCapabilities()
     {
-        var all = Capabilities.Names;
+        var all = Capabilities.OfThisProcess();
         var caps = new JsonObject();
         foreach (var set in new[] { "bounding", "effective", "permitted", "inheritable", "ambient" }) caps[set] = Strings(all);
         Process["capabilities"] = caps;
@@ -88,6 +89,14 @@ public static class Capabilities
         "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
         "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
     ];
+
+    /// <summary>The names in this process's bounding set.</summary>
+    public static string[] OfThisProcess()
+    {
+        var line = File.ReadAllLines("/proc/self/status").Single(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
+        var mask = ulong.Parse(line["CapBnd:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber);
+        return Names.Where((_, bit) => (mask & 1UL << bit) != 0).ToArray();
+    }
 
     public static ulong Mask(IEnumerable<string> names) => names.Aggregate(0UL, (m, n) => m | 1UL << Array.IndexOf(Names, n));
 }
