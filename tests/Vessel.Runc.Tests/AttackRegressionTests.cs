@@ -62,7 +62,7 @@ public sealed class AttackRegressionTests(TestEnvironment env, StateRoot state) 
         var (_, leaked, close) = LeakHostDirectory();
         using (close)
         {
-            foreach (var n in Enumerable.Range(3, 10).Append(leaked).Distinct())
+            foreach (var n in Enumerable.Range(3, 6).Append(leaked).Distinct())
             {
                 var b = NewBundle().Shell($"pwd; ls -a; ls -a ..; cat {Marker} ../{Marker} 2>&1");
                 b.Process["cwd"] = $"/proc/self/fd/{n}";
@@ -72,7 +72,7 @@ public sealed class AttackRegressionTests(TestEnvironment env, StateRoot state) 
                 if (r.ExitCode != 0) r.FailsWith(r.ExitCode); // refused: one clear line
             }
             var sleeper = StartSleeper();
-            foreach (var n in Enumerable.Range(3, 10).Append(leaked).Distinct())
+            foreach (var n in Enumerable.Range(3, 6).Append(leaked).Distinct())
             {
                 var e = Runc["exec", "--cwd", $"/proc/self/fd/{n}", sleeper.Id, "sh", "-c", $"pwd; ls -a; cat {Marker} 2>&1"];
                 Assert.DoesNotContain(Marker, e.Stdout);
