@@ -146,6 +146,8 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
         {
             throw new RuntimeException("container not running");
         }
+        // A frozen process does not die of SIGKILL until thawed (cgroup v1); runc thaws for SIGKILL too.
+        if (signal == Signals.SIGKILL && status == ContainerStatus.Paused) OpenCgroup(c).Thaw();
     }
 
     /// <summary>Deletes a stopped container; one that is created, running or paused only with
