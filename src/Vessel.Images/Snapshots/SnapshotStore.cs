@@ -55,6 +55,8 @@ public sealed class SnapshotStore
         if (diffIds.Count != image.Manifest.Layers.Count)
             throw new ContentException($"image {image.Name}: {image.Manifest.Layers.Count} layers but {diffIds.Count} diff_ids");
         IReadOnlyList<Digest> chain = ChainIds(diffIds);
+        // Shared store lock: garbage collection (exclusive) never decides about snapshots mid-unpack.
+        using Gc.StoreLock storeLock = Gc.StoreLock.Shared(Path.GetDirectoryName(SnapshotsDir)!);
         var dirs = new List<string>(chain.Count);
         for (int i = 0; i < chain.Count; i++)
         {
