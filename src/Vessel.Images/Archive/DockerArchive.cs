@@ -112,7 +112,9 @@ public static class DockerArchive
             cfgBytes = new byte[cfgFile.Size];
             s.ReadExactly(cfgBytes);
         }
-        ImageConfig config = OciJson.ParseConfig(cfgBytes, $"{what}: config {LayerException.Quote(item.Config)}");
+        ImageConfig config;
+        try { config = OciJson.ParseConfig(cfgBytes, $"{what}: config {LayerException.Quote(item.Config)}"); }
+        catch (ContentException e) { throw new ArchiveException(e.Message, e); }
         if (config.RootFs.Type != "layers")
             throw new ArchiveException($"{what}: config has rootfs type \"{config.RootFs.Type}\", expected \"layers\"");
         foreach (string tag in item.RepoTags ?? [])

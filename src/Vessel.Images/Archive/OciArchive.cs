@@ -90,7 +90,8 @@ public static class OciArchive
             catch (ContentException e) when (e is not ArchiveException)
             {
                 // OciLayout names the temp dir; name the archive instead.
-                throw new ArchiveException(e.Message.Replace($"OCI layout {tmp}", what, StringComparison.Ordinal), e);
+                string msg = e.Message.Replace($"OCI layout {tmp}", what, StringComparison.Ordinal);
+                throw new ArchiveException(msg.StartsWith(what, StringComparison.Ordinal) ? msg : $"{what}: {msg}", e);
             }
         }
         finally

@@ -13,14 +13,15 @@ namespace Vessel.Images.Gc;
 public sealed class StoreLock : IDisposable
 {
     public const string FileName = "store.lock";
+    private const int O_RDWR = 2;
     private const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
-    private FileStream? _file;
+    private int _fd;
 
     public bool IsExclusive { get; }
 
-    private StoreLock(FileStream file, bool exclusive)
+    private StoreLock(int fd, bool exclusive)
     {
-        _file = file;
+        _fd = fd;
         IsExclusive = exclusive;
     }
 
@@ -37,10 +38,11 @@ public sealed class StoreLock : IDisposable
     {
         string path = Path.Combine(Path.GetFullPath(root), FileName);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+        // A raw fd, not a FileStream: .NET takes its own flock for FileShare emulation on some opens, which
+        // would collide with ours.
+        int fd = OpenLockFile(path);
         try
         {
-            int fd = (int)fs.SafeFileHandle.DangerousGetHandle();
             int op = exclusive ? LOCK_EX : LOCK_SH;
             if (timeout is null)
             {
@@ -55,25 +57,35 @@ public sealed class StoreLock : IDisposable
                 {
                     int e = Libc.Errno;
                     if (e != Libc.EAGAIN && e != Libc.EINTR) throw new IOException($"flock {path}: {Libc.StrError(e)}");
-                    if (DateTime.UtcNow >= deadline) { fs.Dispose(); return null; }
+                    if (DateTime.UtcNow >= deadline) { Libc.close(fd); return null; }
                     Thread.Sleep(sleep);
                     sleep = Math.Min(sleep * 2, 100);
                 }
             }
-            return new StoreLock(fs, exclusive);
+            return new StoreLock(fd, exclusive);
         }
         catch
         {
-            fs.Dispose();
+            Libc.close(fd);
             throw;
         }
     }
 
+    /// <summary>Opens (creating) a lock file as a raw fd for flock. FileStream is avoided on purpose: .NET takes
+    /// its own non-blocking flock on some opens to emulate FileShare, which fails ("used by another process")
+    /// as soon as another holder has an exclusive flock on the file.</summary>
+    internal static int OpenLockFile(string path)
+    {
+        int fd = Libc.openat(Libc.AT_FDCWD, path, O_RDWR | Libc.O_CREAT, 0x1a4);
+        if (fd < 0) throw new IOException($"open {path}: {Libc.StrError(Libc.Errno)}");
+        return fd;
+    }
+
     public void Dispose()
     {
-        FileStream? f = Interlocked.Exchange(ref _file, null);
-        if (f is null) return;
-        Libc.flock((int)f.SafeFileHandle.DangerousGetHandle(), LOCK_UN);
-        f.Dispose();
+        int fd = Interlocked.Exchange(ref _fd, -1);
+        if (fd < 0) return;
+        Libc.flock(fd, LOCK_UN);
+        Libc.close(fd);
     }
 }

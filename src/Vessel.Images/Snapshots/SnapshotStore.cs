@@ -72,9 +72,8 @@ public sealed class SnapshotStore
         if (!MediaTypes.IsLayer(layer.MediaType))
             throw new LayerException(imageName, layer.Digest.ToString(), null, $"has unsupported media type \"{layer.MediaType}\"");
 
-        using var lockFile = new FileStream(Path.Combine(SnapshotsDir, chainId.Hex + ".lock"), FileMode.OpenOrCreate,
-            FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        int lfd = (int)lockFile.SafeFileHandle.DangerousGetHandle();
+        int lfd = Gc.StoreLock.OpenLockFile(Path.Combine(SnapshotsDir, chainId.Hex + ".lock"));
+        using var closeFd = new FdCloser(lfd);
         while (Libc.flock(lfd, Libc.LOCK_EX) != 0)
             if (Libc.Errno != Libc.EINTR) throw new IOException($"flock: {Libc.StrError(Libc.Errno)}");
         try
