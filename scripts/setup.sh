@@ -6,6 +6,7 @@ packages=(
   busybox-static           # test and demo root filesystems
   runc crun                # peers for conformance tests and bench/
   hyperfine                # bench/
+  skopeo                   # docker-archive/oci-archive interop tests (Vessel.Images.Tests)
   jq iproute2 procps psmisc util-linux
   docker-registry          # registry client integration tests (a real OCI distribution registry)
   skopeo                   # registry interop tests (push/pull by a second client)

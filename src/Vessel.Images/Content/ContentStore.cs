@@ -88,6 +88,12 @@ public sealed class ContentStore
         }
     }
 
+    /// <summary>A write stream into <c>ingest/</c> that hashes what it is given; <see cref="BlobWriter.Commit"/>
+    /// fsyncs, verifies and renames it into place. Disposing without committing removes the temp file.</summary>
+    public BlobWriter CreateWriter() => new(this, Path.Combine(_ingestDir, Guid.NewGuid().ToString("N")));
+
+    internal string IngestDir => _ingestDir;
+
     public BlobInfo Write(ReadOnlySpan<byte> content, Digest? expected = null)
     {
         using var ms = new MemoryStream(content.ToArray(), writable: false);

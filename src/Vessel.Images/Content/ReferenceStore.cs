@@ -86,8 +86,8 @@ public sealed class ReferenceStore
 
     private void Update(Action<Dictionary<string, Descriptor>> change)
     {
-        using var lockFile = new FileStream(_lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        int fd = (int)lockFile.SafeFileHandle.DangerousGetHandle();
+        int fd = Gc.StoreLock.OpenLockFile(_lockPath);
+        using var closeFd = new FdCloser(fd);
         while (Libc.flock(fd, Libc.LOCK_EX) != 0)
             if (Libc.Errno != Libc.EINTR) throw new IOException($"flock {_lockPath}: {Libc.StrError(Libc.Errno)}");
         try
@@ -103,4 +103,10 @@ public sealed class ReferenceStore
             Libc.flock(fd, Libc.LOCK_UN);
         }
     }
+}
+
+/// <summary>Closes a raw fd on dispose.</summary>
+internal readonly struct FdCloser(int fd) : IDisposable
+{
+    public void Dispose() => Libc.close(fd);
 }

@@ -77,7 +77,7 @@ public sealed record ImageConfig
     [JsonPropertyName("rootfs")] public required RootFs RootFs { get; init; }
     [JsonPropertyName("history")] public IReadOnlyList<History>? History { get; init; }
 
-    public Platform Platform => new() { Os = Os, Architecture = Architecture, Variant = Variant, OsVersion = OsVersion };
+    [JsonIgnore] public Platform Platform => new() { Os = Os, Architecture = Architecture, Variant = Variant, OsVersion = OsVersion };
 }
 
 public sealed record ContainerConfig

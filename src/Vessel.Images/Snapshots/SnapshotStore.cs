@@ -55,6 +55,8 @@ public sealed class SnapshotStore
         if (diffIds.Count != image.Manifest.Layers.Count)
             throw new ContentException($"image {image.Name}: {image.Manifest.Layers.Count} layers but {diffIds.Count} diff_ids");
         IReadOnlyList<Digest> chain = ChainIds(diffIds);
+        // Shared store lock: garbage collection (exclusive) never decides about snapshots mid-unpack.
+        using Gc.StoreLock storeLock = Gc.StoreLock.Shared(Path.GetDirectoryName(SnapshotsDir)!);
         var dirs = new List<string>(chain.Count);
         for (int i = 0; i < chain.Count; i++)
         {
@@ -70,9 +72,8 @@ public sealed class SnapshotStore
         if (!MediaTypes.IsLayer(layer.MediaType))
             throw new LayerException(imageName, layer.Digest.ToString(), null, $"has unsupported media type \"{layer.MediaType}\"");
 
-        using var lockFile = new FileStream(Path.Combine(SnapshotsDir, chainId.Hex + ".lock"), FileMode.OpenOrCreate,
-            FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
-        int lfd = (int)lockFile.SafeFileHandle.DangerousGetHandle();
+        int lfd = Gc.StoreLock.OpenLockFile(Path.Combine(SnapshotsDir, chainId.Hex + ".lock"));
+        using var closeFd = new FdCloser(lfd);
         while (Libc.flock(lfd, Libc.LOCK_EX) != 0)
             if (Libc.Errno != Libc.EINTR) throw new IOException($"flock: {Libc.StrError(Libc.Errno)}");
         try
