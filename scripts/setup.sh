@@ -3,14 +3,14 @@
 set -euo pipefail
 packages=(
   gcc libc6-dev make        # the executor (static glibc)
-  busybox-static           # test and demo root filesystems
-  runc crun                # peers for conformance tests and bench/
-  hyperfine                # bench/
-  skopeo                   # docker-archive/oci-archive interop tests (Vessel.Images.Tests)
+  busybox-static            # test and demo root filesystems
   jq iproute2 procps psmisc util-linux
-  docker-registry          # registry client integration tests (a real OCI distribution registry)
-  skopeo                   # registry interop tests (push/pull by a second client)
-  apache2-utils            # htpasswd -B for the registry basic-auth test
+  zstd gzip tar libcap2-bin # layer formats and file capabilities, checked against the real tools in tests
+  docker-registry           # registry client integration tests (a real OCI distribution registry)
+  skopeo                    # interop tests: registries, docker-archive and oci-archive written by a second client
+  apache2-utils             # htpasswd -B for the registry basic-auth test
+  runc crun                 # peers: conformance comparisons and bench/
+  hyperfine                 # bench/
 )
 missing=()
 for p in "${packages[@]}"; do
