@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${BENCH_RUNS:-50}
 work=$(mktemp -d /tmp/vessel-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# runc and crun remove only the leaf of cgroupsPath; the bench removes the /vessel-bench parents they leave.
+cleanup() { find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -depth -type d -path '*/vessel-bench*' -exec rmdir {} \; 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
 out=docs/benchmarks.md
 
 tests/fixtures/busybox-rootfs.sh "$work/bundle/rootfs"
