@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=(
   gcc libc6-dev make        # the executor (static glibc)
+  libsqlite3-dev           # vesseld links SQLite statically (libsqlite3.a)
   busybox-static           # test and demo root filesystems
   runc crun                # peers for conformance tests and bench/
   hyperfine                # bench/
