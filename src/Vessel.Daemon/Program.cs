@@ -93,21 +93,21 @@ namespace Vessel.Daemon
             Directory.CreateDirectory(o.RunRoot, (UnixFileMode)0x1ed);
             Directory.CreateDirectory(Path.GetDirectoryName(o.Socket)!, (UnixFileMode)0x1ed);
 
-            // One daemon per run root (the pid file stays locked while we live) and per socket (connect test).
+            // One daemon per run root (vesseld.lock stays flocked while we live) and per socket (connect test).
+            // The lock is a file of its own: .NET readers of the pid file would trip over an flock on it.
             string pidPath = Path.Combine(o.RunRoot, "vesseld.pid");
-            using var pidFile = new FileStream(pidPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
-            if (Native.Flock((int)pidFile.SafeFileHandle.DangerousGetHandle(), Native.LOCK_EX | Native.LOCK_NB) != 0)
+            using var lockFile = new FileStream(Path.Combine(o.RunRoot, "vesseld.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+            if (Native.Flock((int)lockFile.SafeFileHandle.DangerousGetHandle(), Native.LOCK_EX | Native.LOCK_NB) != 0)
             {
-                string other = new StreamReader(pidFile).ReadToEnd().Trim();
+                string other = File.Exists(pidPath) ? File.ReadAllText(pidPath).Trim() : "";
                 throw new InvalidOperationException($"another vesseld{(other.Length > 0 ? $" (pid {other})" : "")} is running with run root {o.RunRoot}");
             }
             if (IsServing(o.Socket))
                 throw new InvalidOperationException($"another vesseld is already serving {o.Socket}");
-            if (File.Exists(o.Socket) || Directory.Exists(o.Socket) is false && new FileInfo(o.Socket).LinkTarget is not null)
-                File.Delete(o.Socket); // stale: nobody answers on it
-            pidFile.SetLength(0);
-            pidFile.Write(Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
-            pidFile.Flush(true);
+            if (File.Exists(o.Socket)) File.Delete(o.Socket); // stale: nobody answers on it
+            string tmpPid = pidPath + ".tmp";
+            File.WriteAllText(tmpPid, $"{Environment.ProcessId}\n");
+            File.Move(tmpPid, pidPath, overwrite: true);
 
             var provider = new LineLoggerProvider();
             ILogger log = provider.CreateLogger("Vessel.Daemon");
