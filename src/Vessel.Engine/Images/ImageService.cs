@@ -128,10 +128,12 @@ public sealed class ImageService(ContentStore content, ReferenceStore refs, Even
         LayoutImportResult result;
         try
         {
-            result = OciLayout.Import(path, content, refs: null, repository: exact ? null : name,
-                progress: p => ctx.Report(p.Action, p.Blob.Digest.ToString(),
+            result = OciLayout.Import(path, content, refs: null, repository: exact ? null : name, new LayoutImportOptions
+            {
+                Progress = p => ctx.Report(p.Action, p.Blob.Digest.ToString(),
                     p.Action is "done" or "exists" ? p.Blob.Size : 0, p.Blob.Size, p.Blob.MediaType),
-                cancel: ctx.Cancel);
+                Cancel = ctx.Cancel,
+            });
         }
         catch (ContentException e) { throw EngineException.Invalid(e.Message); }
         if (exact && result.Images.Count != 1)

@@ -14,6 +14,15 @@ public sealed record LayoutImportResult(IReadOnlyList<LayoutImage> Images, IRead
 /// "exists" (already in the store, not read), "missing" (an optional blob the layout lacks).</summary>
 public readonly record struct LayoutProgress(Descriptor Blob, string Action);
 
+/// <summary>Progress and cancellation for <see cref="OciLayout.Import"/>.</summary>
+public sealed record LayoutImportOptions
+{
+    /// <summary>Called before and after each blob, on the importing thread.</summary>
+    public Action<LayoutProgress>? Progress { get; init; }
+    /// <summary>Checked between blobs; a cancelled import keeps the complete blobs and tags nothing further.</summary>
+    public CancellationToken Cancel { get; init; }
+}
+
 /// <summary>OCI image layout directories (<c>oci-layout</c>, <c>index.json</c>, <c>blobs/sha256/…</c>).
 /// Import verifies every blob's digest and size while copying it into the content store, children before
 /// parents, so the store never holds a manifest whose config or layers it lacks. The layout is untrusted:
@@ -22,11 +31,11 @@ public static class OciLayout
 {
     private const int MaxDepth = 8;
 
-    /// <param name="progress">called before and after each blob (on the importing thread)</param>
-    /// <param name="cancel">checked between blobs; a cancelled import leaves complete blobs in the store and tags nothing further</param>
     public static LayoutImportResult Import(string layoutDir, ContentStore content, ReferenceStore? refs = null, string? repository = null,
-        Action<LayoutProgress>? progress = null, CancellationToken cancel = default)
+        LayoutImportOptions? options = null)
     {
+        Action<LayoutProgress>? progress = options?.Progress;
+        CancellationToken cancel = options?.Cancel ?? default;
         layoutDir = Path.GetFullPath(layoutDir);
         string what = $"OCI layout {layoutDir}";
         byte[] layoutFile = ReadSmallFile(Path.Combine(layoutDir, "oci-layout"), 64 * 1024, what);
