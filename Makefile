@@ -9,7 +9,7 @@ CSHARP_SRC := $(shell find src -name '*.cs' -o -name '*.csproj' 2>/dev/null) Dir
 
 .PHONY: all build setup demo test bench clean
 all: build
-build: $(BIN)/vessel-executor $(BIN)/vessel-runc
+build: $(BIN)/vessel-executor $(BIN)/vessel-runc $(BIN)/vessel $(BIN)/vesseld
 
 setup:
 	@scripts/setup.sh
@@ -22,6 +22,17 @@ $(BIN)/vessel-runc: $(CSHARP_SRC)
 	@mkdir -p $(BIN)
 	$(DOTNET) publish src/Vessel.Runc -c Release -o $(PUBLISH)/vessel-runc --nologo -v quiet
 	cp $(PUBLISH)/vessel-runc/vessel-runc $@
+
+# The CLI and the daemon: NativeAOT, one file each (vesseld links SQLite statically).
+$(BIN)/vessel: $(CSHARP_SRC)
+	@mkdir -p $(BIN)
+	$(DOTNET) publish src/Vessel.Cli -c Release -o $(PUBLISH)/vessel --nologo -v quiet
+	cp $(PUBLISH)/vessel/vessel $@
+
+$(BIN)/vesseld: $(CSHARP_SRC)
+	@mkdir -p $(BIN)
+	$(DOTNET) publish src/Vessel.Daemon -c Release -o $(PUBLISH)/vesseld --nologo -v quiet
+	cp $(PUBLISH)/vesseld/vesseld $@
 
 demo: setup build
 	@scripts/demo.sh

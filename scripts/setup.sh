@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=(
   gcc libc6-dev make        # the executor (static glibc)
+  libsqlite3-dev            # vesseld links SQLite statically (libsqlite3.a)
   busybox-static            # test and demo root filesystems
   jq iproute2 procps psmisc util-linux
   zstd gzip tar libcap2-bin # layer formats and file capabilities, checked against the real tools in tests

@@ -9,7 +9,10 @@ public static unsafe class Spawn
 {
     /// <param name="fds">target fd → fd to place there. fds 0–2 and every fd the caller inherited
     /// without close-on-exec pass through unchanged; .NET's own fds are close-on-exec.</param>
-    public static int Start(string path, IReadOnlyList<string> argv, IReadOnlyList<string> env, IReadOnlyDictionary<int, SafeFd> fds)
+    /// <param name="newSession">start the child in a session of its own (POSIX_SPAWN_SETSID): no controlling
+    /// terminal, untouched by the caller's terminal signals (for daemons).</param>
+    public static int Start(string path, IReadOnlyList<string> argv, IReadOnlyList<string> env, IReadOnlyDictionary<int, SafeFd> fds,
+        bool newSession = false)
     {
         var strings = new List<nint>();
         try
@@ -28,7 +31,7 @@ public static unsafe class Spawn
                 Libc.SpawnAttrSetSigMask(attr, sigset);
                 Libc.SigFillSet(sigset);
                 Libc.SpawnAttrSetSigDefault(attr, sigset);
-                Libc.SpawnAttrSetFlags(attr, Libc.POSIX_SPAWN_SETSIGMASK | Libc.POSIX_SPAWN_SETSIGDEF);
+                Libc.SpawnAttrSetFlags(attr, (short)(Libc.POSIX_SPAWN_SETSIGMASK | Libc.POSIX_SPAWN_SETSIGDEF | (newSession ? Libc.POSIX_SPAWN_SETSID : 0)));
                 // Two passes so that a source fd is never overwritten by an earlier dup2 target.
                 var staged = new List<(int Temp, int Target)>();
                 var temp = 1000;

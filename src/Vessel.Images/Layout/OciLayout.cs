@@ -10,6 +10,19 @@ public sealed record LayoutImage(string? Name, Descriptor Target);
 /// layout did not contain (a partial, single-platform copy of a multi-arch image is common).</summary>
 public sealed record LayoutImportResult(IReadOnlyList<LayoutImage> Images, IReadOnlyList<Descriptor> MissingOptional, int BlobsImported);
 
+/// <summary>What <see cref="OciLayout.Import"/> is doing with one blob: "copying" (before), "done" (after),
+/// "exists" (already in the store, not read), "missing" (an optional blob the layout lacks).</summary>
+public readonly record struct LayoutProgress(Descriptor Blob, string Action);
+
+/// <summary>Progress and cancellation for <see cref="OciLayout.Import"/>.</summary>
+public sealed record LayoutImportOptions
+{
+    /// <summary>Called before and after each blob, on the importing thread.</summary>
+    public Action<LayoutProgress>? Progress { get; init; }
+    /// <summary>Checked between blobs; a cancelled import keeps the complete blobs and tags nothing further.</summary>
+    public CancellationToken Cancel { get; init; }
+}
+
 /// <summary>OCI image layout directories (<c>oci-layout</c>, <c>index.json</c>, <c>blobs/sha256/…</c>).
 /// Import verifies every blob's digest and size while copying it into the content store, children before
 /// parents, so the store never holds a manifest whose config or layers it lacks. The layout is untrusted:
@@ -18,8 +31,11 @@ public static class OciLayout
 {
     private const int MaxDepth = 8;
 
-    public static LayoutImportResult Import(string layoutDir, ContentStore content, ReferenceStore? refs = null, string? repository = null)
+    public static LayoutImportResult Import(string layoutDir, ContentStore content, ReferenceStore? refs = null, string? repository = null,
+        LayoutImportOptions? options = null)
     {
+        Action<LayoutProgress>? progress = options?.Progress;
+        CancellationToken cancel = options?.Cancel ?? default;
         layoutDir = Path.GetFullPath(layoutDir);
         string what = $"OCI layout {layoutDir}";
         byte[] layoutFile = ReadSmallFile(Path.Combine(layoutDir, "oci-layout"), 64 * 1024, what);
@@ -29,10 +45,11 @@ public static class OciLayout
         byte[] indexJson = ReadSmallFile(Path.Combine(layoutDir, "index.json"), OciJson.MaxManifestSize, what);
         ImageIndex index = OciJson.ParseIndex(indexJson, $"{what}: index.json");
 
-        var ctx = new ImportContext(layoutDir, content, what);
+        var ctx = new ImportContext(layoutDir, content, what, progress, cancel);
         var images = new List<LayoutImage>();
         foreach (Descriptor d in index.Manifests)
         {
+            cancel.ThrowIfCancellationRequested();
             if (!MediaTypes.IsManifest(d.MediaType) && !MediaTypes.IsIndex(d.MediaType))
                 throw new ContentException($"{what}: index.json entry {d.Digest} has media type \"{d.MediaType}\", not a manifest or index");
             ctx.ImportTree(d, 0, optional: false);
@@ -109,7 +126,8 @@ public static class OciLayout
         finally { AtomicFile.TryDelete(tmp); }
     }
 
-    private sealed class ImportContext(string layoutDir, ContentStore content, string what)
+    private sealed class ImportContext(string layoutDir, ContentStore content, string what,
+        Action<LayoutProgress>? progress, CancellationToken cancel)
     {
         private readonly HashSet<Digest> _done = [];
         public List<Descriptor> Missing { get; } = [];
@@ -119,12 +137,13 @@ public static class OciLayout
         {
             if (depth > MaxDepth) throw new ContentException($"{what}: {d.Digest} is nested more than {MaxDepth} levels deep");
             if (_done.Contains(d.Digest)) return;
+            cancel.ThrowIfCancellationRequested();
             string path = Path.Combine(layoutDir, "blobs", Digest.Sha256, d.Digest.Hex);
             var fi = new FileInfo(path);
             if (!fi.Exists)
             {
-                if (content.Exists(d.Digest)) { _done.Add(d.Digest); return; }
-                if (optional) { Missing.Add(d); return; }
+                if (content.Exists(d.Digest)) { _done.Add(d.Digest); progress?.Invoke(new(d, "exists")); return; }
+                if (optional) { Missing.Add(d); progress?.Invoke(new(d, "missing")); return; }
                 throw new ContentException($"{what}: blob {d.Digest} ({d.MediaType}) is missing");
             }
             if (fi.LinkTarget is not null)
@@ -132,6 +151,7 @@ public static class OciLayout
             if (fi.Length != d.Size)
                 throw new DigestMismatchException(d.Digest, $"{what}: blob {d.Digest} is {fi.Length} bytes, its descriptor says {d.Size}");
 
+            bool present = content.GetSize(d.Digest) == d.Size; // Write will not rewrite it
             if (MediaTypes.IsIndex(d.MediaType) || MediaTypes.IsManifest(d.MediaType))
             {
                 if (d.Size > OciJson.MaxManifestSize)
@@ -156,13 +176,17 @@ public static class OciLayout
                     foreach (Descriptor l in man.Layers)
                         ImportTree(l, depth + 1, optional: l.Urls is { Count: > 0 }); // foreign layers may live elsewhere
                 }
+                cancel.ThrowIfCancellationRequested();
+                progress?.Invoke(new(d, present ? "exists" : "copying"));
                 content.Write(json, d.Digest);
             }
             else
             {
+                progress?.Invoke(new(d, present ? "exists" : "copying"));
                 using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
                 content.Write(fs, d.Digest, d.Size);
             }
+            if (!present) progress?.Invoke(new(d, "done"));
             _done.Add(d.Digest);
             Imported++;
         }

@@ -126,7 +126,7 @@ internal static unsafe partial class Libc
     internal const uint MFD_CLOEXEC = 1;
     internal const int WNOHANG = 1, WALL = 0x40000000;
     internal const int PR_SET_CHILD_SUBREAPER = 36;
-    internal const short POSIX_SPAWN_SETSIGMASK = 8, POSIX_SPAWN_SETSIGDEF = 4;
+    internal const short POSIX_SPAWN_SETSIGMASK = 8, POSIX_SPAWN_SETSIGDEF = 4, POSIX_SPAWN_SETSID = 0x80;
     internal const nint SYS_pidfd_open = 434, SYS_pidfd_send_signal = 424;
     internal const nuint TIOCGWINSZ = 0x5413, TIOCSWINSZ = 0x5414;
     internal const int TCSANOW = 0;

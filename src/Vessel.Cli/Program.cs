@@ -1,0 +1,122 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.Text.Json.Serialization;
+using Vessel.Api;
+
+namespace Vessel.Cli;
+
+/// <summary>What `vessel version --format json` prints.</summary>
+internal sealed record VersionOutput(ClientVersion Client, VersionResponse? Server);
+internal sealed record ClientVersion(string Version, string ApiVersion, string Os, string Arch);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(VersionOutput))]
+internal sealed partial class CliJson : JsonSerializerContext;
+
+internal static class Program
+{
+    public const string RootHelp = """
+
+        Usage:  vessel [OPTIONS] COMMAND
+
+        A Linux virtualization engine: containers, images and machines, one daemon, one API, one CLI.
+
+        Common Commands:
+          images      List images
+          tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+          rmi         Remove one or more images
+          events      Get real time events from the daemon
+          info        Display system-wide information
+          version     Show the Vessel version information
+
+        Management Commands:
+          image       Manage images
+          operation   Manage long-running operations (pulls, imports)
+          system      Manage Vessel
+
+        Global Options:
+          -H, --host string   Daemon socket to connect to (unix:///path; default
+                              unix:///run/vessel/vessel.sock, or $VESSEL_HOST)
+          -D, --debug         Enable debug output
+          -h, --help          Print usage
+          -v, --version       Print version information and quit
+
+        Run 'vessel COMMAND --help' for more information on a command.
+        """;
+
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length == 0 || args is ["-h" or "--help"] || args is ["help"])
+        {
+            Console.Out.WriteLine(RootHelp.TrimStart('\n'));
+            return 0;
+        }
+        if (args is ["-v" or "--version"])
+        {
+            Console.Out.WriteLine($"Vessel version {ApiInfo.Version}, API {ApiInfo.ApiVersion}");
+            return 0;
+        }
+        var cli = new Commands();
+        RootCommand root = cli.Build();
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Action is not HelpAction)
+        {
+            string path = string.Join(' ', CommandPath(parsed.CommandResult.Command));
+            string? error = null;
+            // An unknown flag may have been taken for a positional argument: docker says "unknown flag".
+            foreach (var t in parsed.Tokens)
+                if (t.Type == System.CommandLine.Parsing.TokenType.Argument && t.Value.Length > 1 && t.Value[0] == '-' && !char.IsDigit(t.Value[1]))
+                { error = $"unknown flag: {t.Value}"; break; }
+            if (error is null && parsed.UnmatchedTokens.Count > 0)
+            {
+                string u = parsed.UnmatchedTokens[0];
+                error = u.StartsWith('-') ? $"unknown flag: {u}" : $"'{u}' is not a {path} command";
+            }
+            if (error is null && parsed.Errors.Count > 0)
+            {
+                // A management command alone ("vessel image") prints its help, as docker does.
+                if (parsed.CommandResult.Command.Subcommands.Count > 0 && parsed.CommandResult.Tokens.Count == 0)
+                {
+                    await root.Parse([.. args, "--help"]).InvokeAsync();
+                    return 0;
+                }
+                error = parsed.Errors[0].Message;
+            }
+            if (error is not null)
+            {
+                Console.Error.WriteLine($"vessel: {error}");
+                Console.Error.WriteLine($"See '{path} --help'.");
+                return CliException.Failure;
+            }
+        }
+        try
+        {
+            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (CliException e)
+        {
+            Console.Out.Flush();
+            Console.Error.WriteLine($"vessel: {e.Message.ReplaceLineEndings(" ")}");
+            if (cli.Debug && e.InnerException is { } inner) Console.Error.WriteLine($"vessel: debug: {inner.GetType().Name}: {inner.Message}");
+            return e.ExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            return 130;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or System.Text.Json.JsonException or HttpRequestException)
+        {
+            Console.Error.WriteLine($"vessel: {e.Message.ReplaceLineEndings(" ")}");
+            if (cli.Debug) Console.Error.WriteLine(e.ToString());
+            return CliException.Failure;
+        }
+    }
+
+    private static IEnumerable<string> CommandPath(Command c)
+    {
+        var names = new List<string>();
+        for (Symbol? s = c; s is Command cmd; s = cmd.Parents.FirstOrDefault())
+            names.Insert(0, cmd is RootCommand ? "vessel" : cmd.Name);
+        return names;
+    }
+}

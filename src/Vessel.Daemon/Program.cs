@@ -1,0 +1,168 @@
+using System.Net.Sockets;
+using System.Text;
+using Vessel.Api;
+using Vessel.Daemon;
+using Microsoft.AspNetCore.Hosting;
+using Vessel.Engine;
+
+namespace Vessel.Daemon
+{
+    internal sealed record DaemonOptions(string Socket, string Root, string RunRoot, string? Group, bool Debug);
+
+    internal static class Daemon
+    {
+        private const string Usage = """
+            Usage:  vesseld [OPTIONS]
+
+            The Vessel daemon: serves the Vessel API on a Unix socket.
+
+            Options:
+                  --socket PATH     API socket (default /run/vessel/vessel.sock)
+                  --group NAME      group that may use the socket (mode 0660, owned by root:NAME)
+                  --root DIR        state directory (default /var/lib/vessel)
+                  --run-root DIR    runtime state directory (default /run/vessel)
+              -D, --debug           log every request
+              -v, --version         print the version and exit
+              -h, --help            print this help
+            """;
+
+        public static async Task<int> Main(string[] args)
+        {
+            return await Start(args);
+        }
+
+        private static async Task<int> Start(string[] args)
+        {
+            DaemonOptions o;
+            try
+            {
+                DaemonOptions? parsed = Parse(args);
+                if (parsed is null) return 0;
+                o = parsed;
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"vesseld: {e.Message}\nSee 'vesseld --help'.");
+                return 125;
+            }
+            try
+            {
+                return await Run(o);
+            }
+            catch (Exception e) when (e is EngineException or IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                Console.Error.WriteLine($"vesseld: {e.Message.ReplaceLineEndings(" ")}");
+                return 1;
+            }
+        }
+
+        private static DaemonOptions? Parse(string[] args)
+        {
+            string socket = ApiInfo.DefaultSocket, root = ApiInfo.DefaultRoot, runRoot = ApiInfo.DefaultRunRoot;
+            string? group = null;
+            bool debug = false;
+            for (int i = 0; i < args.Length; i++)
+            {
+                string a = args[i];
+                string? inline = null;
+                int eq = a.IndexOf('=');
+                if (a.StartsWith("--", StringComparison.Ordinal) && eq > 0) { inline = a[(eq + 1)..]; a = a[..eq]; }
+                string Value() => inline ?? (i + 1 < args.Length ? args[++i] : throw new ArgumentException($"flag needs an argument: {a}"));
+                switch (a)
+                {
+                    case "--socket": socket = Value(); break;
+                    case "--group": group = Value(); break;
+                    case "--root": root = Value(); break;
+                    case "--run-root": runRoot = Value(); break;
+                    case "-D" or "--debug": debug = true; break;
+                    case "-h" or "--help": Console.WriteLine(Usage); return null;
+                    case "-v" or "--version": Console.WriteLine($"vesseld version {ApiInfo.Version}, API {ApiInfo.ApiVersion}"); return null;
+                    default: throw new ArgumentException(a.StartsWith('-') ? $"unknown flag: {a}" : $"unexpected argument: {a}");
+                }
+                if (a is "--socket" or "--root" or "--run-root" && string.IsNullOrEmpty(a == "--socket" ? socket : a == "--root" ? root : runRoot))
+                    throw new ArgumentException($"{a} needs a non-empty path");
+            }
+            return new DaemonOptions(Path.GetFullPath(socket), Path.GetFullPath(root), Path.GetFullPath(runRoot), group, debug);
+        }
+
+        private static async Task<int> Run(DaemonOptions o)
+        {
+            uint? gid = null;
+            if (o.Group is not null)
+                gid = Native.GroupId(o.Group) ?? throw new InvalidOperationException($"--group {o.Group}: no such group");
+            Directory.CreateDirectory(o.RunRoot, (UnixFileMode)0x1ed);
+            Directory.CreateDirectory(Path.GetDirectoryName(o.Socket)!, (UnixFileMode)0x1ed);
+
+            // One daemon per run root (vesseld.lock stays flocked while we live) and per socket (connect test).
+            // The lock is a file of its own: .NET readers of the pid file would trip over an flock on it.
+            string pidPath = Path.Combine(o.RunRoot, "vesseld.pid");
+            using var lockFile = new FileStream(Path.Combine(o.RunRoot, "vesseld.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+            if (Native.Flock((int)lockFile.SafeFileHandle.DangerousGetHandle(), Native.LOCK_EX | Native.LOCK_NB) != 0)
+            {
+                string other = File.Exists(pidPath) ? File.ReadAllText(pidPath).Trim() : "";
+                throw new InvalidOperationException($"another vesseld{(other.Length > 0 ? $" (pid {other})" : "")} is running with run root {o.RunRoot}");
+            }
+            if (IsServing(o.Socket))
+                throw new InvalidOperationException($"another vesseld is already serving {o.Socket}");
+            if (File.Exists(o.Socket)) File.Delete(o.Socket); // stale: nobody answers on it
+            string tmpPid = pidPath + ".tmp";
+            File.WriteAllText(tmpPid, $"{Environment.ProcessId}\n");
+            File.Move(tmpPid, pidPath, overwrite: true);
+
+            var provider = new LineLoggerProvider();
+            ILogger log = provider.CreateLogger("Vessel.Daemon");
+            await using VesselEngine engine = VesselEngine.Open(new EngineOptions
+            {
+                Root = o.Root, RunRoot = o.RunRoot, Socket = o.Socket, Log = m => log.LogInformation("{Message}", m),
+            });
+
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = o.RunRoot });
+            builder.Logging.ClearProviders();
+            builder.Logging.AddProvider(provider);
+            builder.Logging.SetMinimumLevel(o.Debug ? LogLevel.Debug : LogLevel.Information);
+            builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+            builder.Logging.AddFilter("System", LogLevel.Warning);
+            builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(10));
+            builder.WebHost.ConfigureKestrel(k =>
+            {
+                k.ListenUnixSocket(o.Socket);
+                k.AddServerHeader = false;
+            });
+            WebApplication app = builder.Build();
+            app.UseMiddleware<ErrorMiddleware>(o.Debug);
+            ApiRoutes.Map(app, engine);
+
+            // The socket is created by Kestrel under our umask: 0117 makes it 0660 from the first instant.
+            uint oldMask = Native.Umask(0x4f);
+            try { await app.StartAsync(); }
+            finally { Native.Umask(oldMask); }
+            File.SetUnixFileMode(o.Socket, (UnixFileMode)0x1b0); // 0660
+            if (Native.Chown(o.Socket, Native.GetEuid(), gid ?? uint.MaxValue) != 0)
+                throw new IOException($"chown {o.Socket}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+
+            engine.Events.Publish("daemon", "start", Environment.ProcessId.ToString(), "vesseld");
+            log.LogInformation("vesseld {Version} (pid {Pid}) serving {Socket}{Group}; root {Root}, run root {RunRoot}", ApiInfo.Version,
+                Environment.ProcessId, o.Socket, o.Group is null ? "" : $" for group {o.Group}", o.Root, o.RunRoot);
+
+            await app.WaitForShutdownAsync();
+            log.LogInformation("shutting down");
+            await app.DisposeAsync();
+            try { File.Delete(o.Socket); } catch (IOException) { }
+            try { File.Delete(pidPath); } catch (IOException) { }
+            log.LogInformation("stopped");
+            return 0;
+        }
+
+        /// <summary>Does anything accept connections on <paramref name="path"/>? (ENOENT/ECONNREFUSED: no.)</summary>
+        private static bool IsServing(string path)
+        {
+            using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                s.Connect(new UnixDomainSocketEndPoint(path));
+                return true;
+            }
+            catch (SocketException) { return false; }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Vessel.Api;
+using Vessel.Engine.Events;
+using Vessel.Engine.Images;
+using Vessel.Engine.Operations;
+using Vessel.Engine.State;
+using Vessel.Images.Content;
+using Vessel.Runtime.Cgroups;
+
+namespace Vessel.Engine;
+
+public sealed record EngineOptions
+{
+    /// <summary>State: content store, refs, vessel.db.</summary>
+    public string Root { get; init; } = ApiInfo.DefaultRoot;
+    /// <summary>Runtime state: sockets, pid file; gone after a reboot.</summary>
+    public string RunRoot { get; init; } = ApiInfo.DefaultRunRoot;
+    /// <summary>The API socket (reported by system info).</summary>
+    public string Socket { get; init; } = ApiInfo.DefaultSocket;
+    /// <summary>One line per event worth logging.</summary>
+    public Action<string>? Log { get; init; }
+}
+
+/// <summary>The composition root: owns the paths, the services and their lifetime. Data flows API → Engine →
+/// Images/Runtime → Linux; nothing here knows about HTTP.</summary>
+public sealed class Engine : IAsyncDisposable
+{
+    public EngineOptions Options { get; }
+    public EventBus Events { get; }
+    public OperationManager Operations { get; }
+    public Database Database { get; }
+    public ContentStore Content { get; }
+    public ReferenceStore Refs { get; }
+    public ImageService Images { get; }
+    private readonly Lazy<RuntimeInfo> _runtime;
+
+    private Engine(EngineOptions options, Database db)
+    {
+        Options = options;
+        Database = db;
+        Events = new EventBus();
+        Operations = new OperationManager(options.Log);
+        Content = new ContentStore(options.Root);
+        Refs = new ReferenceStore(Content);
+        Images = new ImageService(Content, Refs, Events);
+        _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
+    }
+
+    public static Engine Open(EngineOptions options)
+    {
+        options = options with { Root = Path.GetFullPath(options.Root), RunRoot = Path.GetFullPath(options.RunRoot) };
+        Directory.CreateDirectory(options.Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Directory.CreateDirectory(options.RunRoot, (UnixFileMode)0x1ed);
+        return new Engine(options, Database.Open(options.Root));
+    }
+
+    public static string Kernel => ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown";
+
+    /// <summary>Go's names (amd64, arm64, ...), as docker reports them.</summary>
+    public static string Arch => RuntimeInformation.OSArchitecture switch
+    {
+        Architecture.X64 => "amd64", Architecture.Arm64 => "arm64", Architecture.X86 => "386", Architecture.Arm => "arm",
+        Architecture.RiscV64 => "riscv64", Architecture.S390x => "s390x", Architecture.Ppc64le => "ppc64le",
+        Architecture.LoongArch64 => "loong64", var a => a.ToString().ToLowerInvariant(),
+    };
+
+    public static VersionResponse Version() => new(ApiInfo.Version, ApiInfo.ApiVersion, "linux", Arch, Kernel);
+
+    public SystemInfoResponse Info()
+    {
+        string cgroups;
+        try { cgroups = CgroupLayout.Detect().Mode.ToString().ToLowerInvariant(); }
+        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException) { cgroups = "none"; }
+        return new SystemInfoResponse
+        {
+            DaemonPid = Environment.ProcessId, Version = ApiInfo.Version, Socket = Options.Socket, StateRoot = Options.Root,
+            RunRoot = Options.RunRoot, CgroupMode = cgroups, Kernel = Kernel, Os = "linux", Arch = Arch, Runtime = _runtime.Value,
+            Storage = "overlay", Images = Images.Count, Containers = (int)Database.Count("containers"),
+        };
+    }
+
+    /// <summary>vessel-runc beside this executable (as `make` installs them): its version from `--version`.</summary>
+    private static RuntimeInfo ProbeRuntime()
+    {
+        string? dir = Path.GetDirectoryName(Environment.ProcessPath);
+        string? path = dir is null ? null : Path.Combine(dir, "vessel-runc");
+        if (path is null || !File.Exists(path)) return new RuntimeInfo("vessel-runc", null, null);
+        try
+        {
+            var psi = new ProcessStartInfo(path, "--version") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            using Process p = Process.Start(psi)!;
+            string first = p.StandardOutput.ReadLine() ?? "";
+            if (!p.WaitForExit(5000)) { try { p.Kill(); } catch (InvalidOperationException) { } }
+            const string prefix = "vessel-runc version ";
+            return new RuntimeInfo("vessel-runc", first.StartsWith(prefix, StringComparison.Ordinal) ? first[prefix.Length..].Trim() : null, path);
+        }
+        catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            return new RuntimeInfo("vessel-runc", null, path);
+        }
+    }
+
+    private static string? ReadTrimmed(string path)
+    {
+        try { return File.ReadAllText(path).Trim(); }
+        catch (IOException) { return null; }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Operations.CancelAllAsync(TimeSpan.FromSeconds(10));
+        Database.Dispose();
+    }
+}
