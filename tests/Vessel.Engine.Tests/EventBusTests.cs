@@ -76,16 +76,21 @@ public sealed class EventBusTests
     [Fact]
     public async Task AFutureUntilEndsTheLiveStreamWhenTheClockPassesIt()
     {
-        var bus = new EventBus();
-        long until = (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100 + 200_000_000; // +200 ms
+        // A fake clock, so the outcome depends on event times and not on how fast this machine is.
+        long now = 1_000_000_000_000;
+        var bus = new EventBus(clock: () => Interlocked.Read(ref now));
+        long until = now + 3_600_000_000_000; // an hour of fake time: the real-time deadline never fires here
         var got = new List<EventMessage>();
+        using var subscribed = new SemaphoreSlim(0);
         var reader = Task.Run(async () =>
         {
             await foreach (var e in bus.Subscribe(new EventFilter(), null, until, CancellationToken.None)) got.Add(e);
         });
-        await Task.Delay(50);
-        bus.Publish("image", "tag", "x");
+        while (bus.SubscriberCount == 0) await Task.Yield();
+        bus.Publish("image", "tag", "before");
+        Interlocked.Exchange(ref now, until + 1);
+        bus.Publish("image", "tag", "after");
         await reader.WaitAsync(T);
-        Assert.Single(got);
+        Assert.Equal(["before"], got.Select(e => e.Id));
     }
 }

@@ -70,6 +70,12 @@ public sealed class EventBus
     }
 
     /// <summary>Publishes an event stamped with the current time (strictly increasing, so "since" is exact).</summary>
+    /// <summary>How many live subscribers there are now (streams of `vessel events`).</summary>
+    public int SubscriberCount
+    {
+        get { lock (_lock) return _subscribers.Count; }
+    }
+
     public EventMessage Publish(string type, string action, string id, string? name = null, IReadOnlyDictionary<string, string>? attributes = null)
     {
         lock (_lock)
