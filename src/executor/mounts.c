@@ -113,6 +113,13 @@ static void mount_one(int rootfd, const struct mnt *m)
     int fd = open_in_root(rootfd, m->dest, m->kind == MOUNT_BIND_FILE ? IN_ROOT_MKFILE : IN_ROOT_MKDIR);
     if (fd < 0)
         fail("mount", m->dest);
+    if (m->kind == MOUNT_NORMAL && (m->flags & MS_REMOUNT) && (m->flags & MS_BIND)) {
+        /* change the per-mount flags of what is already mounted at dest (no new mount) */
+        if (remount(fdpath(fd, target), m->flags & ~(unsigned long)MS_REC) < 0)
+            fail("mount", m->dest);
+        close(fd);
+        return;
+    }
     if (bind) {
         if (mount(m->source, fdpath(fd, target), NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
             fail("mount", m->dest);

@@ -62,6 +62,8 @@ enum plan_record {
 
 enum { MODE_INIT = 1, MODE_EXEC = 2 };
 enum { MOUNT_NORMAL = 0, MOUNT_BIND_DIR = 1, MOUNT_BIND_FILE = 2 };
+/* MOUNT_NORMAL with MS_REMOUNT|MS_BIND: only change the per-mount flags of what is mounted at the destination. */
+
 enum { SECCOMP_EARLY = 0, SECCOMP_LATE = 1 };
 enum { HOOK_CREATE_CONTAINER = 1, HOOK_START_CONTAINER = 2 };
 

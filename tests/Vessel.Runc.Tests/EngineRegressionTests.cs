@@ -19,4 +19,34 @@ public sealed class EngineRegressionTests(TestEnvironment env, StateRoot state) 
         Runc["delete", id].FailsWith(1, $"container {id} does not exist");
         Assert.NotEqual(0, Runc["delete", "--force", "../etc"].ExitCode);
     }
+
+    [Fact]
+    public void Read_only_cgroup_mount_shows_the_containers_own_hierarchies()
+    {
+        // podman's and runc spec's "cgroup" mount is read-only. vessel-runc used to make it read-only by binding
+        // the host's /sys/fs/cgroup over the container's view: the per-hierarchy binds vanished (cgroup v1), and
+        // in a user namespace create failed with "mount /sys/fs/cgroup: invalid argument".
+        if (HostCgroups.IsV2) Assert.Skip("cgroup v1 layout only");
+        var b = NewBundle().Shell("ls /sys/fs/cgroup/memory/memory.limit_in_bytes && grep ' /sys/fs/cgroup ' /proc/self/mountinfo");
+        Assert.Contains(b.Config["mounts"]!.AsArray(), m => (string?)m!["type"] == "cgroup" && m["options"]!.AsArray().Any(o => (string?)o == "ro"));
+        var r = Run(b).Ok();
+        var line = r.StdoutLines.Single(l => l.Contains(" /sys/fs/cgroup "));
+        Assert.Contains(" - tmpfs ", line); // the container's own tmpfs, not the host's
+        Assert.StartsWith("ro,", line.Split(' ')[5]);
+    }
+
+    [Fact]
+    public void Read_only_cgroup_mount_works_in_a_user_namespace()
+    {
+        // What `podman run --uidmap 0:100000:65536` asks for (the default spec's read-only "cgroup" mount included).
+        if (HostCgroups.IsV2) Assert.Skip("cgroup v1 layout only");
+        var b = NewBundle().Shell("cat /proc/self/uid_map; ls /sys/fs/cgroup/pids/pids.max");
+        Exec.Run("chown", ["-R", "100000:100000", b.Rootfs], TimeSpan.FromSeconds(60));
+        b.Linux["namespaces"]!.AsArray().Add(new JsonObject { ["type"] = "user" });
+        b.Linux["uidMappings"] = JsonNode.Parse("""[{"containerID":0,"hostID":100000,"size":65536}]""");
+        b.Linux["gidMappings"] = JsonNode.Parse("""[{"containerID":0,"hostID":100000,"size":65536}]""");
+        var r = Run(b).Ok();
+        Assert.Contains("100000", r.Stdout);
+        Assert.Contains("/sys/fs/cgroup/pids/pids.max", r.Stdout);
+    }
 }

@@ -217,8 +217,10 @@ public static class PlanBuilder
         Mount(w, baseFlags, 0, MountKind.Normal, "tmpfs", destination, "tmpfs", "mode=755");
         foreach (var (name, hostDir) in cgroups.Hierarchies)
             Mount(w, MountOptions.MS_BIND | baseFlags | readOnly, 0, MountKind.BindDirectory, hostDir, $"{destination}/{name}", "bind", "");
+        // Read-only: remount the tmpfs in place. (Not a bind kind: the executor would bind the *host's*
+        // /sys/fs/cgroup over the container's view, and in a user namespace that bind fails with EINVAL.)
         if (readOnly != 0)
-            Mount(w, MountOptions.MS_REMOUNT | MountOptions.MS_BIND | baseFlags | readOnly, 0, MountKind.BindDirectory, destination, destination, "bind", "");
+            Mount(w, MountOptions.MS_REMOUNT | MountOptions.MS_BIND | baseFlags | readOnly, 0, MountKind.Normal, "none", destination, "", "");
     }
 
     private static readonly (string Path, uint Major, uint Minor)[] DefaultDevices =
