@@ -49,4 +49,24 @@ public sealed class EngineRegressionTests(TestEnvironment env, StateRoot state) 
         Assert.Contains("100000", r.Stdout);
         Assert.Contains("/sys/fs/cgroup/pids/pids.max", r.Stdout);
     }
+
+    [Fact]
+    public void Tmpfs_with_tmpcopyup_starts_with_the_covered_directory()
+    {
+        // `podman run --read-only` mounts /tmp, /run and /var/tmp as tmpfs with runc's "tmpcopyup" extension;
+        // vessel-runc passed it to the kernel as tmpfs data and every such create failed with EINVAL.
+        var b = NewBundle().Shell("cat /seed/file; readlink /seed/link; stat -c '%a %u' /seed /seed/dir; touch /seed/new && echo writable; grep ' /seed ' /proc/self/mountinfo");
+        Directory.CreateDirectory(Path.Combine(b.Rootfs, "seed", "dir"));
+        File.WriteAllText(Path.Combine(b.Rootfs, "seed", "file"), "seeded\n");
+        File.CreateSymbolicLink(Path.Combine(b.Rootfs, "seed", "link"), "/etc/passwd");
+        File.SetUnixFileMode(Path.Combine(b.Rootfs, "seed"), (UnixFileMode)Convert.ToInt32("1777", 8));
+        Exec.Run("chown", ["1000:1000", Path.Combine(b.Rootfs, "seed", "dir")], TimeSpan.FromSeconds(10));
+        b.AddMount("/seed", "tmpfs", "tmpfs", "rw", "rprivate", "nosuid", "nodev", "tmpcopyup");
+        var r = Run(b).Ok();
+        Assert.Equal(["seeded", "/etc/passwd", "1777 0", "755 1000", "writable"], r.StdoutLines.Take(5));
+        Assert.Contains(" - tmpfs ", r.StdoutLines[5]);
+        Assert.DoesNotContain("tmpcopyup", r.StdoutLines[5]);
+        // The copy lives in the tmpfs: the bundle's directory is untouched.
+        Assert.False(File.Exists(Path.Combine(b.Rootfs, "seed", "new")));
+    }
 }
