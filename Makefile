@@ -41,6 +41,7 @@ test: setup build
 	@scripts/test.sh
 
 bench: setup build
+	@bench/integrations.sh
 	@bench/run.sh
 
 clean:

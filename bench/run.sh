@@ -51,5 +51,13 @@ for name in ["vessel-runc", "crun", "runc"]:
     print(f"| {name} | {med[name]:.1f} | {mean[name]:.1f} | {med[name]/v:.2f} |")
 print(f"\nVersions: {ver(['runc','--version'])}; {ver(['crun','--version'])}.")
 print("crun runs inside `unshare -m` with the hybrid cgroup2 mount unmounted (crun 1.8 refuses the hybrid layout); the `sh` and `unshare` it needs for that cost it about 1–2 ms.")
+# Other bench scripts write their own sections as docs/benchmarks/*.md; link every one (this file is rewritten each run).
+import glob, os
+more = sorted(glob.glob("docs/benchmarks/*.md"))
+if more:
+    print("\n## More\n")
+    for f in more:
+        title = open(f).readline().lstrip("# ").strip() or os.path.basename(f)
+        print(f"- [{title}](benchmarks/{os.path.basename(f)})")
 PY
 cat "$out"

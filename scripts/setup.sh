@@ -11,6 +11,7 @@ packages=(
   skopeo                    # interop tests: registries, docker-archive and oci-archive written by a second client
   apache2-utils             # htpasswd -B for the registry basic-auth test
   runc crun                 # peers: conformance comparisons and bench/
+  containerd podman         # engine integration tests (tests/Vessel.Integration.Tests) and bench/integrations.sh: vessel-runc under the real callers
   hyperfine                 # bench/
 )
 missing=()

@@ -155,6 +155,10 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
     /// follows a refused delete with delete --force anyway).</summary>
     public void Delete(string id, bool force)
     {
+        // As runc: `delete --force` of a container that does not exist succeeds. podman calls it after every
+        // failed create (whose container is already gone) and logs an error if it fails.
+        ContainerStore.ValidateId(id);
+        if (force && !_store.Exists(id)) return;
         var c = _store.Load(id);
         var status = StatusOf(c);
         if (status != ContainerStatus.Stopped && !force)

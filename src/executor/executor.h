@@ -8,7 +8,7 @@
 #include <linux/filter.h>
 #include "plan.h"
 
-struct mnt { uint64_t flags, propagation; uint32_t kind; const char *source, *dest, *fstype, *data; };
+struct mnt { uint64_t flags, propagation; uint32_t kind, extra; const char *source, *dest, *fstype, *data; };
 struct dev { uint32_t type, major, minor, mode, uid, gid; const char *path; };
 struct pair { const char *a, *b; };        /* symlink: target, link; sysctl: key, value */
 struct rlim { uint32_t resource; uint64_t soft, hard; };

@@ -1,4 +1,5 @@
 /* The container's file system: rootfs, mounts, devices, symlinks, pivot_root, masks, sysctls. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -106,6 +107,93 @@ static int reopen(int rootfd, int fd, const char *path)
     return fd;
 }
 
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, buf, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        buf += w, len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Copies the tree under directory fd SRC into directory fd DST: files, directories, symlinks, device
+ * nodes and fifos with their modes and owners (sockets are skipped). Never follows a symlink. */
+static int copy_tree(int src, int dst)
+{
+    int dfd = fcntl(src, F_DUPFD_CLOEXEC, 0);
+    DIR *dir = dfd < 0 ? NULL : fdopendir(dfd);
+    if (!dir) {
+        if (dfd >= 0) close(dfd);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(dir))) {
+        const char *n = e->d_name;
+        struct stat st;
+        if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+            continue;
+        if (fstatat(src, n, &st, AT_SYMLINK_NOFOLLOW) < 0) { rc = -1; break; }
+        mode_t perm = st.st_mode & 07777;
+        if (S_ISDIR(st.st_mode)) {
+            int s2 = -1, d2 = -1;
+            rc = (mkdirat(dst, n, 0700) < 0 ||
+                  (s2 = openat(src, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+                  (d2 = openat(dst, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+                  copy_tree(s2, d2) < 0 || fchown(d2, st.st_uid, st.st_gid) < 0 || fchmod(d2, perm) < 0) ? -1 : 0;
+            if (s2 >= 0) close(s2);
+            if (d2 >= 0) close(d2);
+        } else if (S_ISREG(st.st_mode)) {
+            int in = openat(src, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1;
+            if (in < 0 || (out = openat(dst, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
+                rc = -1;
+            } else {
+                char buf[65536];
+                ssize_t r;
+                while ((r = read(in, buf, sizeof buf)) > 0)
+                    if (write_all(out, buf, (size_t)r) < 0) { r = -1; break; }
+                rc = (r < 0 || fchown(out, st.st_uid, st.st_gid) < 0 || fchmod(out, perm) < 0) ? -1 : 0;
+            }
+            if (in >= 0) close(in);
+            if (out >= 0) close(out);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t len = readlinkat(src, n, target, sizeof target - 1);
+            if (len < 0) { rc = -1; break; }
+            target[len] = 0;
+            rc = (symlinkat(target, dst, n) < 0 || fchownat(dst, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0) ? -1 : 0;
+        } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+            rc = (mknodat(dst, n, st.st_mode, st.st_rdev) < 0 ||
+                  fchownat(dst, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+                  fchmodat(dst, n, perm, 0) < 0) ? -1 : 0;
+        }
+    }
+    int saved = errno;
+    closedir(dir);
+    errno = saved;
+    return rc;
+}
+
+/* tmpcopyup: the fd opened before the mount still names the covered directory; copy it into the new
+ * mount and give the mount's root the directory's mode and owner (as runc does). */
+static void copy_up(int rootfd, int covered, const struct mnt *m)
+{
+    struct stat st;
+    int src = openat(covered, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int top = open_in_root(rootfd, m->dest, IN_ROOT_OPEN);
+    int dst = top < 0 ? -1 : openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (src < 0 || dst < 0 || fstat(src, &st) < 0 || copy_tree(src, dst) < 0 ||
+        fchown(dst, st.st_uid, st.st_gid) < 0 || fchmod(dst, st.st_mode & 07777) < 0)
+        fail("tmpcopyup", m->dest);
+    close(src);
+    close(dst);
+    close(top);
+}
+
 static void mount_one(int rootfd, const struct mnt *m)
 {
     char target[32];
@@ -113,6 +201,13 @@ static void mount_one(int rootfd, const struct mnt *m)
     int fd = open_in_root(rootfd, m->dest, m->kind == MOUNT_BIND_FILE ? IN_ROOT_MKFILE : IN_ROOT_MKDIR);
     if (fd < 0)
         fail("mount", m->dest);
+    if (m->kind == MOUNT_NORMAL && (m->flags & MS_REMOUNT) && (m->flags & MS_BIND)) {
+        /* change the per-mount flags of what is already mounted at dest (no new mount) */
+        if (remount(fdpath(fd, target), m->flags & ~(unsigned long)MS_REC) < 0)
+            fail("mount", m->dest);
+        close(fd);
+        return;
+    }
     if (bind) {
         if (mount(m->source, fdpath(fd, target), NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
             fail("mount", m->dest);
@@ -124,6 +219,8 @@ static void mount_one(int rootfd, const struct mnt *m)
         }
     } else if (mount(m->source, fdpath(fd, target), m->fstype, m->flags, m->data) < 0) {
         fail("mount", m->dest);
+    } else if (m->extra & MOUNT_X_COPYUP) {
+        copy_up(rootfd, fd, m);
     }
     if (m->propagation) {
         fd = reopen(rootfd, fd, m->dest);

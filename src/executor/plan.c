@@ -94,7 +94,9 @@ static void record(struct plan *p, unsigned type, struct cur *c)
         m->flags = u64(c);
         m->propagation = u64(c);
         m->kind = u32(c);
-        if (u32(c) != 0 || m->kind > MOUNT_BIND_FILE)
+        m->extra = u32(c);
+        if ((m->extra & ~(uint32_t)MOUNT_X_COPYUP) || m->kind > MOUNT_BIND_FILE ||
+            ((m->extra & MOUNT_X_COPYUP) && m->kind != MOUNT_NORMAL))
             c->ok = 0;
         m->source = str(c), m->dest = str(c), m->fstype = str(c), m->data = str(c);
         break;

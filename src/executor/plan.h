@@ -26,7 +26,7 @@ enum plan_record {
     R_ROOTFS_PROPAGATION = 11, /* u64 mount flags applied to "/" recursively first (MS_SLAVE|MS_REC by default) */
     R_ROOTFS_READONLY = 12, /* no payload: remount the new root read-only at the end */
     R_NO_PIVOT = 13,        /* no payload: MS_MOVE + chroot instead of pivot_root */
-    R_MOUNT = 14,           /* u64 flags, u64 propagation flags, u32 kind (MOUNT_*), u32 zero,
+    R_MOUNT = 14,           /* u64 flags, u64 propagation flags, u32 kind (MOUNT_*), u32 extra (MOUNT_X_*),
                                strings: source, destination (absolute, inside the rootfs), fstype, data */
     R_DEVICE = 15,          /* u32 type (S_IFCHR/S_IFBLK/S_IFIFO), u32 major, u32 minor, u32 mode (permission bits),
                                u32 uid, u32 gid, string path (absolute, inside the rootfs). Falls back to a bind
@@ -62,6 +62,9 @@ enum plan_record {
 
 enum { MODE_INIT = 1, MODE_EXEC = 2 };
 enum { MOUNT_NORMAL = 0, MOUNT_BIND_DIR = 1, MOUNT_BIND_FILE = 2 };
+/* MOUNT_NORMAL with MS_REMOUNT|MS_BIND: only change the per-mount flags of what is mounted at the destination. */
+/* MOUNT_X_COPYUP (runc's tmpcopyup, MOUNT_NORMAL only): the new mount starts with a copy of the directory it covers. */
+enum { MOUNT_X_COPYUP = 1 };
 enum { SECCOMP_EARLY = 0, SECCOMP_LATE = 1 };
 enum { HOOK_CREATE_CONTAINER = 1, HOOK_START_CONTAINER = 2 };
 

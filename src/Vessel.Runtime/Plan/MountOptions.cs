@@ -2,7 +2,9 @@ namespace Vessel.Runtime.Plan;
 
 /// <summary>Mount options of config.json split the way mount(8) and runc do: flags, propagation,
 /// and the rest joined as the file system's data string.</summary>
-public sealed record MountOptions(ulong Flags, ulong ClearFlags, ulong Propagation, string Data, bool Bind, bool Recursive)
+/// <param name="CopyUp">runc's `tmpcopyup` extension: a tmpfs starts with a copy of the directory it covers (podman asks for it
+/// on /tmp, /run and /var/tmp of a --read-only container).</param>
+public sealed record MountOptions(ulong Flags, ulong ClearFlags, ulong Propagation, string Data, bool Bind, bool Recursive, bool CopyUp = false)
 {
     public const ulong MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_SYNCHRONOUS = 16, MS_REMOUNT = 32,
         MS_MANDLOCK = 64, MS_DIRSYNC = 128, MS_NOSYMFOLLOW = 256, MS_NOATIME = 1024, MS_NODIRATIME = 2048, MS_BIND = 4096,
@@ -35,7 +37,7 @@ public sealed record MountOptions(ulong Flags, ulong ClearFlags, ulong Propagati
     public static MountOptions Parse(IEnumerable<string>? options, string field)
     {
         ulong flags = 0, clear = 0, propagation = 0;
-        bool bind = false, recursive = false;
+        bool bind = false, recursive = false, copyUp = false;
         var data = new List<string>();
         foreach (var option in options ?? [])
         {
@@ -50,6 +52,7 @@ public sealed record MountOptions(ulong Flags, ulong ClearFlags, ulong Propagati
                 else { flags |= f.Flag; clear &= ~f.Flag; }
             }
             else if (PropagationOptions.TryGetValue(option, out var p)) propagation = p;
+            else if (option == "tmpcopyup") copyUp = true;
             else if (option is "idmap" or "ridmap")
                 throw new Spec.SpecException(field, $"mount option \"{option}\" (id-mapped mounts) is not supported");
             else if (option is "rro" or "rrw" or "rnosuid" or "rnodev" or "rnoexec" or "rnoatime" or "rrelatime" or "rstrictatime" or "rnodiratime" or "rnosymfollow")
@@ -58,6 +61,6 @@ public sealed record MountOptions(ulong Flags, ulong ClearFlags, ulong Propagati
                 throw new Spec.SpecException(field, "empty mount option");
             else data.Add(option);
         }
-        return new MountOptions(flags, clear, propagation, string.Join(',', data), bind, recursive);
+        return new MountOptions(flags, clear, propagation, string.Join(',', data), bind, recursive, copyUp);
     }
 }

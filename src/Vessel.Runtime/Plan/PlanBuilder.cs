@@ -89,7 +89,9 @@ public static class PlanBuilder
             else
             {
                 if (type.Length == 0) throw new SpecException($"{field}.type", "a mount needs a type (or the bind option)");
-                Mount(w, options.Flags, options.Propagation, MountKind.Normal, m.Source ?? type, destination, type, options.Data);
+                // tmpcopyup: only meaningful for a tmpfs (runc ignores it elsewhere too).
+                var extra = options.CopyUp && type == "tmpfs" ? MountExtra.CopyUp : 0;
+                Mount(w, options.Flags, options.Propagation, MountKind.Normal, m.Source ?? type, destination, type, options.Data, extra);
                 if (destination == "/dev" && type == "tmpfs") devTmpfs = true;
                 if (destination == "/dev/pts" && type == "devpts") devPts = true;
             }
@@ -195,8 +197,14 @@ public static class PlanBuilder
     private static IEnumerable<NamespaceSpec> OrderedNamespaces(LinuxSpec linux) =>
         (linux.Namespaces ?? []).OrderBy(n => n.Type == "user" ? 0 : 1);
 
-    private static void Mount(PlanWriter w, ulong flags, ulong propagation, MountKind kind, string source, string destination, string type, string data) =>
-        w.Begin().U64(flags).U64(propagation).U32((uint)kind).U32(0).Str(source).Str(destination).Str(type).Str(data).End(PlanRecord.Mount);
+    private static void Mount(PlanWriter w, ulong flags, ulong propagation, MountKind kind, string source, string destination, string type, string data, uint extra = 0) =>
+        w.Begin().U64(flags).U64(propagation).U32((uint)kind).U32(extra).Str(source).Str(destination).Str(type).Str(data).End(PlanRecord.Mount);
+
+    /// <summary>Bits of a mount record's second u32 (R_MOUNT, see src/executor/plan.h).</summary>
+    private static class MountExtra
+    {
+        public const uint CopyUp = 1;
+    }
 
     private static void Symlink(PlanWriter w, string target, string link) => w.Begin().Str(target).Str(link).End(PlanRecord.Symlink);
 
@@ -217,8 +225,10 @@ public static class PlanBuilder
         Mount(w, baseFlags, 0, MountKind.Normal, "tmpfs", destination, "tmpfs", "mode=755");
         foreach (var (name, hostDir) in cgroups.Hierarchies)
             Mount(w, MountOptions.MS_BIND | baseFlags | readOnly, 0, MountKind.BindDirectory, hostDir, $"{destination}/{name}", "bind", "");
+        // Read-only: remount the tmpfs in place. (Not a bind kind: the executor would bind the *host's*
+        // /sys/fs/cgroup over the container's view, and in a user namespace that bind fails with EINVAL.)
         if (readOnly != 0)
-            Mount(w, MountOptions.MS_REMOUNT | MountOptions.MS_BIND | baseFlags | readOnly, 0, MountKind.BindDirectory, destination, destination, "bind", "");
+            Mount(w, MountOptions.MS_REMOUNT | MountOptions.MS_BIND | baseFlags | readOnly, 0, MountKind.Normal, "none", destination, "", "");
     }
 
     private static readonly (string Path, uint Major, uint Minor)[] DefaultDevices =
