@@ -8,7 +8,7 @@ using Vessel.Api;
 namespace Vessel.Cli;
 
 /// <summary>The command tree. Every action returns an exit code; failures are thrown as <see cref="CliException"/>.</summary>
-internal sealed class Commands
+internal sealed partial class Commands
 {
     private readonly Option<string?> _host = new("--host", "-H")
     {
@@ -39,6 +39,7 @@ internal sealed class Commands
         root.Subcommands.Add(ImageGroup());
         root.Subcommands.Add(OperationGroup());
         root.Subcommands.Add(new Command("system", "Manage Vessel") { Info("info"), Events() });
+        AddContainerCommands(root);
         return root;
     }
 

@@ -22,12 +22,25 @@ internal static class Program
         A Linux virtualization engine: containers, images and machines, one daemon, one API, one CLI.
 
         Common Commands:
+          run         Create and run a new container from an image
+          exec        Execute a command in a running container
+          ps          List containers
           images      List images
           tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
           rmi         Remove one or more images
           events      Get real time events from the daemon
           info        Display system-wide information
           version     Show the Vessel version information
+
+        Container Commands:
+          create      Create a new container
+          start       Start one or more stopped containers
+          stop        Stop one or more running containers
+          kill        Kill one or more running containers
+          rm          Remove one or more containers
+          logs        Fetch the logs of a container
+          wait        Block until one or more containers stop, then print their exit codes
+          inspect     Display detailed information on one or more containers
 
         Management Commands:
           image       Manage images
@@ -56,6 +69,7 @@ internal static class Program
             Console.Out.WriteLine($"Vessel version {ApiInfo.Version}, API {ApiInfo.ApiVersion}");
             return 0;
         }
+        args = Commands.SeparateCommand(args);
         var cli = new Commands();
         RootCommand root = cli.Build();
         ParseResult parsed = root.Parse(args);
@@ -64,7 +78,7 @@ internal static class Program
             string path = string.Join(' ', CommandPath(parsed.CommandResult.Command));
             string? error = null;
             // An unknown flag may have been taken for a positional argument: docker says "unknown flag".
-            foreach (var t in parsed.Tokens)
+            foreach (var t in parsed.Tokens.TakeWhile(t => t.Type != System.CommandLine.Parsing.TokenType.DoubleDash))
                 if (t.Type == System.CommandLine.Parsing.TokenType.Argument && t.Value.Length > 1 && t.Value[0] == '-' && !char.IsDigit(t.Value[1]))
                 { error = $"unknown flag: {t.Value}"; break; }
             if (error is null && parsed.UnmatchedTokens.Count > 0)

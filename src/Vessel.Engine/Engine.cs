@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Vessel.Api;
+using Vessel.Engine.Containers;
 using Vessel.Engine.Events;
 using Vessel.Engine.Images;
 using Vessel.Engine.Operations;
@@ -33,6 +34,7 @@ public sealed class Engine : IAsyncDisposable
     public ContentStore Content { get; }
     public ReferenceStore Refs { get; }
     public ImageService Images { get; }
+    public ContainerService Containers { get; }
     private readonly Lazy<RuntimeInfo> _runtime;
 
     private Engine(EngineOptions options, Database db)
@@ -44,6 +46,7 @@ public sealed class Engine : IAsyncDisposable
         Content = new ContentStore(options.Root);
         Refs = new ReferenceStore(Content);
         Images = new ImageService(Content, Refs, Events);
+        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, options.Log);
         _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
     }
 
@@ -52,7 +55,9 @@ public sealed class Engine : IAsyncDisposable
         options = options with { Root = Path.GetFullPath(options.Root), RunRoot = Path.GetFullPath(options.RunRoot) };
         Directory.CreateDirectory(options.Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Directory.CreateDirectory(options.RunRoot, (UnixFileMode)0x1ed);
-        return new Engine(options, Database.Open(options.Root));
+        var engine = new Engine(options, Database.Open(options.Root));
+        engine.Containers.Recover();
+        return engine;
     }
 
     public static string Kernel => ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown";
@@ -110,6 +115,7 @@ public sealed class Engine : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Operations.CancelAllAsync(TimeSpan.FromSeconds(10));
+        Containers.Dispose();
         Database.Dispose();
     }
 }

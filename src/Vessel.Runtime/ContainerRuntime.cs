@@ -9,11 +9,11 @@ namespace Vessel.Runtime;
 
 /// <summary>Options of `create` (and `run`).</summary>
 public sealed record CreateOptions(string Id, string Bundle, string? PidFile = null, string? ConsoleSocket = null,
-    bool NoPivot = false, int PreserveFds = 0, SafeFd? Console = null);
+    bool NoPivot = false, int PreserveFds = 0, SafeFd? Console = null, MonitorOptions? Monitor = null);
 
 /// <summary>Options of `exec`.</summary>
 public sealed record ExecOptions(string Id, ProcessSpec Process, string? PidFile = null, string? ConsoleSocket = null,
-    int PreserveFds = 0, SafeFd? Console = null);
+    int PreserveFds = 0, SafeFd? Console = null, IReadOnlyList<SafeFd>? Stdio = null);
 
 /// <summary>The OCI runtime operations on containers kept under one state root. Used by vessel-runc's
 /// command line and, later, by the engine. Policy is decided here and in <see cref="PlanBuilder"/>;
@@ -59,7 +59,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
             var fds = new ExecutorFds(options.PreserveFds, console is not null, Fifo: true);
             var planned = PlanBuilder.ForInit(spec, bundle, fds, CgroupViewOf(layout, cgroup), options.NoPivot, _warn);
 
-            session = ExecutorSession.Start(planned.Plan, fds, console, fifo, spec.Process.Args![0]);
+            session = ExecutorSession.Start(planned.Plan, fds, console, fifo, spec.Process.Args![0], options.Monitor);
             var pid = session.Pid;
             var stored = new StoredContainer
             {
@@ -87,6 +87,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
         {
             session?.Dispose();
             if (!created) Discard(options.Id, cgroup);
+            if (!created && options.Monitor is { Pid: > 0 } m) ExecutorSession.ReapMonitor(m.Pid);
         }
     }
 
@@ -223,7 +224,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
         var console = options.Console ?? consoleFd;
         var fds = new ExecutorFds(options.PreserveFds, console is not null, Fifo: false);
         var plan = PlanBuilder.ForExec(c.Config, options.Process, c.Pid, fds, _warn);
-        using var session = ExecutorSession.Start(plan, fds, console, null, options.Process.Args![0]);
+        using var session = ExecutorSession.Start(plan, fds, console, null, options.Process.Args![0], stdio: options.Stdio);
         var pid = session.Pid;
         try
         {

@@ -35,8 +35,12 @@ public sealed class ExecutorSession : IDisposable
         }
     }
 
-    /// <summary>Starts the executor and waits for `pid N`.</summary>
-    public static ExecutorSession Start(byte[] plan, ExecutorFds fds, SafeFd? console, SafeFd? fifo, string argv0)
+    /// <summary>Starts the executor and waits for `pid N`. With <paramref name="monitor"/> the executor is started
+    /// as `vessel-executor monitor DIR LOGMAX LOGFILES SYNC_FD PLAN_FD` (docs/containers.md): the monitor stays,
+    /// becomes the init's parent and is left running (its pid in <see cref="MonitorOptions.Pid"/>).
+    /// <paramref name="stdio"/>: fds 0, 1, 2 of the executor (and so of the container process), else inherited.</summary>
+    public static ExecutorSession Start(byte[] plan, ExecutorFds fds, SafeFd? console, SafeFd? fifo, string argv0,
+        MonitorOptions? monitor = null, IReadOnlyList<SafeFd>? stdio = null)
     {
         var executor = ExecutorPath;
         if (!File.Exists(executor)) throw new RuntimeException($"the executor {executor} is missing; build it with `make`");
@@ -45,14 +49,21 @@ public sealed class ExecutorSession : IDisposable
         var map = new Dictionary<int, SafeFd> { [fds.Sync] = theirs, [fds.Plan] = planFd };
         if (console is not null) map[fds.ConsoleFd] = console;
         if (fifo is not null) map[fds.FifoFd] = fifo;
+        using var devNull = monitor is not null ? SafeFd.Open("/dev/null", 2 /* O_RDWR */) : null;
+        if (devNull is not null) for (var i = 0; i < 3; i++) map[i] = devNull;
+        if (stdio is not null) for (var i = 0; i < stdio.Count && i < 3; i++) map[i] = stdio[i];
+        string[] argv = monitor is null
+            ? ["vessel-executor", fds.Sync.ToString(), fds.Plan.ToString()]
+            : ["vessel-executor", "monitor", monitor.Dir, monitor.LogMaxBytes.ToString(), monitor.LogFiles.ToString(), fds.Sync.ToString(), fds.Plan.ToString()];
         int executorPid;
         using (theirs)
-            executorPid = Spawn.Start(executor, ["vessel-executor", fds.Sync.ToString(), fds.Plan.ToString()], [], map);
+            executorPid = Spawn.Start(executor, argv, [], map, newSession: monitor is not null);
+        if (monitor is not null) monitor.Pid = executorPid;
         var session = new ExecutorSession(ours, [argv0]);
         try
         {
             var message = session.Receive();
-            Processes.WaitExit(executorPid);
+            if (monitor is null) Processes.WaitExit(executorPid);
             if (message is null) throw new RuntimeException("the executor exited before starting the container");
             session.Pid = message.StartsWith("pid ", StringComparison.Ordinal) && int.TryParse(message.AsSpan(4), out var pid)
                 ? pid : throw session.Failure(message);
@@ -60,9 +71,27 @@ public sealed class ExecutorSession : IDisposable
         }
         catch
         {
-            Processes.TryWaitExit(executorPid);
+            if (monitor is null) Processes.TryWaitExit(executorPid);
+            else ReapMonitor(executorPid);
             session.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>After a failed start the monitor ends by itself once nothing of the container lives; waits for
+    /// it (a few seconds at most, then SIGKILL) so that no zombie is left.</summary>
+    public static void ReapMonitor(int pid)
+    {
+        var deadline = Environment.TickCount64 + 5000;
+        while (Processes.TryWaitExit(pid) is null)
+        {
+            if (Environment.TickCount64 > deadline)
+            {
+                Processes.Kill(pid, Signals.SIGKILL);
+                Processes.WaitExit(pid);
+                return;
+            }
+            Thread.Sleep(10);
         }
     }
 
@@ -117,4 +146,15 @@ public sealed class ExecutorSession : IDisposable
     }
 
     public void Dispose() => _sync.Dispose();
+}
+
+/// <summary>Starting the executor as a container's monitor: DIR receives container.log (JSON lines, rotated at
+/// <see cref="LogMaxBytes"/> into <see cref="LogFiles"/> files; 0 = no limit) and exit.json.</summary>
+public sealed class MonitorOptions(string dir, long logMaxBytes = 0, int logFiles = 1)
+{
+    public string Dir { get; } = dir;
+    public long LogMaxBytes { get; } = logMaxBytes;
+    public int LogFiles { get; } = logFiles;
+    /// <summary>Set once the monitor is spawned: it is the caller's child, to be reaped by the caller.</summary>
+    public int Pid { get; internal set; }
 }

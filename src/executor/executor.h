@@ -59,6 +59,9 @@ int open_in_root(int rootfd, const char *path, int create); /* O_PATH fd or -1 w
 char *fdpath(int fd, char buf[32]);
 int write_proc(const char *rel, const char *value);          /* relative to a verified procfs /proc */
 
+/* monitor.c */
+int monitor_main(int argc, char **argv);
+
 /* plan.c */
 void plan_read(int fd, struct plan *p);
 

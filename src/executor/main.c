@@ -1,4 +1,4 @@
-/* vessel-executor SYNC_FD PLAN_FD: carries out a plan written by the C# runtime (docs/executor.md).
+/* vessel-executor SYNC_FD PLAN_FD (or monitor ..., see monitor.c): carries out a plan written by the C# runtime (docs/executor.md).
  * E (this process) joins namespaces and clones C with CLONE_PARENT; C builds the container and execs. */
 #include <errno.h>
 #include <fcntl.h>
@@ -131,6 +131,8 @@ int main(int argc, char **argv)
 {
     struct plan p;
     char buf[32];
+    if (argc > 1 && strcmp(argv[1], "monitor") == 0)
+        return monitor_main(argc, argv);   /* runs from disk: only its children need the sealed copy */
     if (argc != 3 || (sync_fd = parse_fd(argv[1])) < 0 || parse_fd(argv[2]) < 0) {
         dprintf(2, "usage: vessel-executor SYNC_FD PLAN_FD\n");
         return 2;

@@ -1,0 +1,120 @@
+using System.Text.Json.Serialization;
+
+namespace Vessel.Api;
+
+/// <summary><c>POST /v1/containers</c>: what `vessel create`/`run` ask for. Null means "the image's value" or docker's default.</summary>
+public sealed record ContainerCreateRequest
+{
+    public required string Image { get; init; }
+    public string? Name { get; init; }
+    /// <summary>Replaces the image's Cmd (arguments to the entrypoint).</summary>
+    public List<string>? Cmd { get; init; }
+    /// <summary>Replaces the image's Entrypoint (an empty list clears it).</summary>
+    public List<string>? Entrypoint { get; init; }
+    /// <summary>KEY=VALUE, added to (and overriding) the image's Env.</summary>
+    public List<string>? Env { get; init; }
+    public string? WorkingDir { get; init; }
+    /// <summary>uid[:gid] or name[:group], looked up in the image's /etc/passwd and /etc/group.</summary>
+    public string? User { get; init; }
+    public string? Hostname { get; init; }
+    /// <summary>Memory limit in bytes.</summary>
+    public long? Memory { get; init; }
+    public long? PidsLimit { get; init; }
+    /// <summary>CPUs (quota = cpus × 100 ms per 100 ms).</summary>
+    public double? Cpus { get; init; }
+    public bool ReadOnly { get; init; }
+    public List<string>? CapAdd { get; init; }
+    public List<string>? CapDrop { get; init; }
+    public bool Privileged { get; init; }
+    public Dictionary<string, string>? Labels { get; init; }
+    /// <summary>Remove the container when it exits (--rm).</summary>
+    public bool AutoRemove { get; init; }
+}
+
+public sealed record ContainerCreateResponse(string Id, string Name, List<string> Warnings);
+
+/// <summary>Values of <see cref="ContainerStateInfo.Status"/>.</summary>
+public static class ContainerStatus
+{
+    public const string Created = "created";
+    public const string Running = "running";
+    public const string Exited = "exited";
+}
+
+public sealed record ContainerStateInfo
+{
+    public required string Status { get; init; }
+    public bool Running { get; init; }
+    public int Pid { get; init; }
+    public int? ExitCode { get; init; }
+    /// <summary>The signal that ended the init, if one did.</summary>
+    public int? Signal { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+    public string? Error { get; init; }
+    /// <summary>Pid of the container's monitor (vessel-executor monitor), while it lives.</summary>
+    public int? MonitorPid { get; init; }
+}
+
+/// <summary>One row of <c>GET /v1/containers</c>.</summary>
+public sealed record ContainerSummary
+{
+    public required string Id { get; init; }
+    public required string Name { get; init; }
+    public required string Image { get; init; }
+    public required string ImageId { get; init; }
+    public required string Command { get; init; }
+    public required DateTimeOffset Created { get; init; }
+    public required ContainerStateInfo State { get; init; }
+    public Dictionary<string, string>? Labels { get; init; }
+}
+
+/// <summary><c>GET /v1/containers/{id}</c>.</summary>
+public sealed record ContainerInspect
+{
+    public required string Id { get; init; }
+    public required string Name { get; init; }
+    public required string Image { get; init; }
+    public required string ImageId { get; init; }
+    public required DateTimeOffset Created { get; init; }
+    public required string Path { get; init; }
+    public required List<string> Args { get; init; }
+    public required ContainerStateInfo State { get; init; }
+    public required ContainerCreateRequest Config { get; init; }
+    public required string Bundle { get; init; }
+    public required string LogPath { get; init; }
+    public List<string>? Env { get; init; }
+    public string? WorkingDir { get; init; }
+    public string? Hostname { get; init; }
+}
+
+public sealed record ContainerWaitResponse(int ExitCode);
+
+/// <summary><c>POST /v1/containers/{id}/exec</c> (no tty in this version: the output comes back when it ends).</summary>
+public sealed record ContainerExecRequest
+{
+    public required List<string> Cmd { get; init; }
+    public List<string>? Env { get; init; }
+    public string? WorkingDir { get; init; }
+    public string? User { get; init; }
+}
+
+public sealed record ContainerExecResponse(int ExitCode, string Stdout, string Stderr);
+
+/// <summary>One line of <c>GET /v1/containers/{id}/logs</c>.</summary>
+public sealed record ContainerLogLine(string Stream, string Log, DateTimeOffset Time);
+
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    WriteIndented = false)]
+[JsonSerializable(typeof(ContainerCreateRequest))]
+[JsonSerializable(typeof(ContainerCreateResponse))]
+[JsonSerializable(typeof(ContainerSummary))]
+[JsonSerializable(typeof(List<ContainerSummary>))]
+[JsonSerializable(typeof(ContainerInspect))]
+[JsonSerializable(typeof(ContainerWaitResponse))]
+[JsonSerializable(typeof(ContainerExecRequest))]
+[JsonSerializable(typeof(ContainerExecResponse))]
+[JsonSerializable(typeof(ContainerLogLine))]
+public sealed partial class ContainerJson : JsonSerializerContext;

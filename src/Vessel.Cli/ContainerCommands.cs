@@ -1,0 +1,397 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Vessel.Api;
+
+namespace Vessel.Cli;
+
+/// <summary>The container verbs: run, create, start, stop, kill, rm, ps, logs, wait, inspect, exec (no tty yet).</summary>
+internal sealed partial class Commands
+{
+    private void AddContainerCommands(RootCommand root)
+    {
+        root.Subcommands.Add(Run());
+        root.Subcommands.Add(CreateCmd());
+        root.Subcommands.Add(StartCmd());
+        root.Subcommands.Add(StopCmd());
+        root.Subcommands.Add(KillCmd());
+        root.Subcommands.Add(RmCmd());
+        root.Subcommands.Add(Ps());
+        root.Subcommands.Add(LogsCmd());
+        root.Subcommands.Add(WaitCmd());
+        root.Subcommands.Add(InspectContainer());
+        root.Subcommands.Add(ExecCmd());
+    }
+
+    /// <summary>Flags of run/create/exec that take a value: to find where IMAGE (or CONTAINER) is, after which every
+    /// word belongs to the command (so `vessel run img sh -c 'x'` passes -c on).</summary>
+    private static readonly HashSet<string> ValueFlags =
+    [
+        "-H", "--host", "--name", "-e", "--env", "-w", "--workdir", "--entrypoint", "--hostname", "-m", "--memory", "--pids-limit",
+        "--cpus", "--cap-add", "--cap-drop", "-l", "--label", "-u", "--user",
+    ];
+
+    /// <summary>Inserts "--" after the first positional word following run/create/exec.</summary>
+    public static string[] SeparateCommand(string[] args)
+    {
+        int i = 0;
+        while (i < args.Length && args[i].StartsWith('-')) i += ValueFlags.Contains(args[i]) && !args[i].Contains('=') ? 2 : 1;
+        if (i >= args.Length || args[i] is not ("run" or "create" or "exec")) return args;
+        for (i++; i < args.Length; i++)
+        {
+            string a = args[i];
+            if (a == "--") return args;
+            if (!a.StartsWith('-') || a == "-") break;
+            if (ValueFlags.Contains(a)) i++;
+        }
+        if (i >= args.Length - 1) return args;
+        return [.. args[..(i + 1)], "--", .. args[(i + 1)..]];
+    }
+
+    private sealed class CreateFlags
+    {
+        public readonly Option<string?> Name = new("--name") { Description = "Assign a name to the container" };
+        public readonly Option<string[]> Env = new("--env", "-e") { Description = "Set environment variables", Arity = ArgumentArity.ZeroOrMore };
+        public readonly Option<string?> Workdir = new("--workdir", "-w") { Description = "Working directory inside the container" };
+        public readonly Option<string?> Entrypoint = new("--entrypoint") { Description = "Overwrite the default ENTRYPOINT of the image" };
+        public readonly Option<string?> Hostname = new("--hostname") { Description = "Container host name" };
+        public readonly Option<string?> User = new("--user", "-u") { Description = "Username or UID (format: <name|uid>[:<group|gid>])" };
+        public readonly Option<string?> Memory = new("--memory", "-m") { Description = "Memory limit (e.g. 64m)" };
+        public readonly Option<long?> Pids = new("--pids-limit") { Description = "Tune container pids limit" };
+        public readonly Option<double?> Cpus = new("--cpus") { Description = "Number of CPUs" };
+        public readonly Option<bool> ReadOnly = new("--read-only") { Description = "Mount the container's root filesystem as read only" };
+        public readonly Option<string[]> CapAdd = new("--cap-add") { Description = "Add Linux capabilities", Arity = ArgumentArity.ZeroOrMore };
+        public readonly Option<string[]> CapDrop = new("--cap-drop") { Description = "Drop Linux capabilities", Arity = ArgumentArity.ZeroOrMore };
+        public readonly Option<bool> Privileged = new("--privileged") { Description = "Give extended privileges to this container" };
+        public readonly Option<string[]> Labels = new("--label", "-l") { Description = "Set meta data on a container", Arity = ArgumentArity.ZeroOrMore };
+        public readonly Argument<string> Image = new("IMAGE");
+        public readonly Argument<string[]> Cmd = new("COMMAND") { Arity = ArgumentArity.ZeroOrMore };
+
+        public void AddTo(Command cmd)
+        {
+            foreach (Option o in new Option[] { Name, Env, Workdir, Entrypoint, Hostname, User, Memory, Pids, Cpus, ReadOnly, CapAdd, CapDrop, Privileged, Labels })
+                cmd.Options.Add(o);
+            cmd.Arguments.Add(Image);
+            cmd.Arguments.Add(Cmd);
+        }
+
+        public ContainerCreateRequest Request(ParseResult pr, bool autoRemove)
+        {
+            string[] cmd = pr.GetValue(Cmd) ?? [];
+            string? ep = pr.GetValue(Entrypoint);
+            var labels = new Dictionary<string, string>();
+            foreach (string l in pr.GetValue(Labels) ?? [])
+            {
+                int eq = l.IndexOf('=');
+                labels[eq < 0 ? l : l[..eq]] = eq < 0 ? "" : l[(eq + 1)..];
+            }
+            return new ContainerCreateRequest
+            {
+                Image = pr.GetValue(Image)!, Name = pr.GetValue(Name), Cmd = cmd.Length > 0 ? [.. cmd] : null,
+                Entrypoint = ep is null ? null : ep.Length == 0 ? [] : [ep],
+                Env = pr.GetValue(Env) is { Length: > 0 } env ? env.Select(ExpandEnv).ToList() : null,
+                WorkingDir = pr.GetValue(Workdir), Hostname = pr.GetValue(Hostname), User = pr.GetValue(User),
+                Memory = pr.GetValue(Memory) is { } m ? ParseBytes(m) : null, PidsLimit = pr.GetValue(Pids), Cpus = pr.GetValue(Cpus),
+                ReadOnly = pr.GetValue(ReadOnly), CapAdd = pr.GetValue(CapAdd) is { Length: > 0 } ca ? [.. ca] : null,
+                CapDrop = pr.GetValue(CapDrop) is { Length: > 0 } cd ? [.. cd] : null, Privileged = pr.GetValue(Privileged),
+                Labels = labels.Count > 0 ? labels : null, AutoRemove = autoRemove,
+            };
+        }
+
+        /// <summary>docker: `-e KEY` takes KEY's value from the client's environment (dropped if unset).</summary>
+        private static string ExpandEnv(string e) =>
+            e.Contains('=') ? e : Environment.GetEnvironmentVariable(e) is { } v ? $"{e}={v}" : throw new CliException($"environment variable {e} is not set");
+    }
+
+    public static long ParseBytes(string s)
+    {
+        s = s.Trim().ToLowerInvariant();
+        if (s.EndsWith('b')) s = s[..^1];
+        long mult = s.Length == 0 ? 1 : s[^1] switch { 'k' => 1L << 10, 'm' => 1L << 20, 'g' => 1L << 30, 't' => 1L << 40, _ => 1 };
+        if (mult != 1) s = s[..^1];
+        return double.TryParse(s, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double v) && v >= 0
+            ? (long)(v * mult) : throw new CliException($"invalid size: '{s}'");
+    }
+
+    private static async Task<ContainerCreateResponse> CreateContainer(Client c, ContainerCreateRequest req, CancellationToken ct)
+    {
+        ContainerCreateResponse r = await c.Send(HttpMethod.Post, "v1/containers", Client.Json(req, ContainerJson.Default.ContainerCreateRequest),
+            ContainerJson.Default.ContainerCreateResponse, ct);
+        foreach (string w in r.Warnings) Console.Error.WriteLine($"WARNING: {w}");
+        return r;
+    }
+
+    private static string Esc(string id) => Uri.EscapeDataString(id);
+
+    /// <summary>Starts; a command that cannot be found or run exits 127/126 as with docker.</summary>
+    private static async Task StartContainer(Client c, string id, CancellationToken ct)
+    {
+        try
+        {
+            await c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/start", null, ct);
+        }
+        catch (CliException e)
+        {
+            int code = CliException.Failure;
+            try
+            {
+                ContainerInspect i = await c.Get($"v1/containers/{Esc(id)}", ContainerJson.Default.ContainerInspect, ct);
+                if (i.State.ExitCode is 126 or 127) code = i.State.ExitCode.Value;
+            }
+            catch (CliException) { }
+            throw new CliException(e.Message, code);
+        }
+    }
+
+    private Command Run()
+    {
+        var flags = new CreateFlags();
+        var detach = new Option<bool>("--detach", "-d") { Description = "Run container in background and print container ID" };
+        var rm = new Option<bool>("--rm") { Description = "Automatically remove the container when it exits" };
+        var cmd = new Command("run", "Create and run a new container from an image") { detach, rm };
+        flags.AddTo(cmd);
+        cmd.SetAction(async (pr, ct) =>
+        {
+            using Client c = Connect(pr);
+            bool d = pr.GetValue(detach), autoRemove = pr.GetValue(rm);
+            // In the foreground the client removes (after it has read the logs and the exit code).
+            ContainerCreateResponse created = await CreateContainer(c, flags.Request(pr, autoRemove && d), ct);
+            try
+            {
+                await StartContainer(c, created.Id, ct);
+            }
+            catch (CliException)
+            {
+                if (autoRemove) await RemoveQuietly(c, created.Id);
+                throw;
+            }
+            if (d)
+            {
+                Console.Out.WriteLine(created.Id);
+                return 0;
+            }
+            await PrintLogs(c, created.Id, follow: true, tail: null, timestamps: false, ct);
+            ContainerWaitResponse w = await c.Send(HttpMethod.Post, $"v1/containers/{created.Id}/wait", null, ContainerJson.Default.ContainerWaitResponse, ct);
+            if (autoRemove) await RemoveQuietly(c, created.Id);
+            return w.ExitCode;
+        });
+        return cmd;
+    }
+
+    private static async Task RemoveQuietly(Client c, string id)
+    {
+        try { await c.SendNoContent(HttpMethod.Delete, $"v1/containers/{id}?force=true", null, CancellationToken.None); }
+        catch (CliException) { }
+    }
+
+    private Command CreateCmd()
+    {
+        var flags = new CreateFlags();
+        var cmd = new Command("create", "Create a new container");
+        flags.AddTo(cmd);
+        cmd.SetAction(async (pr, ct) =>
+        {
+            using Client c = Connect(pr);
+            Console.Out.WriteLine((await CreateContainer(c, flags.Request(pr, false), ct)).Id);
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>A verb over one or more containers, printing each name as docker does; the last failure is the result.</summary>
+    private Command EachContainer(string name, string description, Func<Client, ParseResult, string, CancellationToken, Task> action, params Option[] options)
+    {
+        var ids = new Argument<string[]>("CONTAINER") { Arity = ArgumentArity.OneOrMore };
+        var cmd = new Command(name, description) { ids };
+        foreach (Option o in options) cmd.Options.Add(o);
+        cmd.SetAction(async (pr, ct) =>
+        {
+            using Client c = Connect(pr);
+            CliException? last = null;
+            foreach (string id in pr.GetValue(ids)!)
+            {
+                try
+                {
+                    await action(c, pr, id, ct);
+                    Console.Out.WriteLine(id);
+                }
+                catch (CliException e)
+                {
+                    if (last is not null) Console.Error.WriteLine($"vessel: {last.Message}");
+                    last = e;
+                }
+            }
+            if (last is not null) throw last;
+            return 0;
+        });
+        return cmd;
+    }
+
+    private Command StartCmd() => EachContainer("start", "Start one or more stopped containers",
+        (c, pr, id, ct) => StartContainer(c, id, ct));
+
+    private Command StopCmd()
+    {
+        var time = new Option<int?>("--time", "-t") { Description = "Seconds to wait before killing the container (default 10)" };
+        return EachContainer("stop", "Stop one or more running containers",
+            (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/stop{(pr.GetValue(time) is int t ? $"?t={t}" : "")}", null, ct), time);
+    }
+
+    private Command KillCmd()
+    {
+        var signal = new Option<string?>("--signal", "-s") { Description = "Signal to send to the container (default KILL)" };
+        return EachContainer("kill", "Kill one or more running containers",
+            (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/kill?signal={Uri.EscapeDataString(pr.GetValue(signal) ?? "KILL")}", null, ct), signal);
+    }
+
+    private Command RmCmd()
+    {
+        var force = new Option<bool>("--force", "-f") { Description = "Force the removal of a running container (uses SIGKILL)" };
+        return EachContainer("rm", "Remove one or more containers",
+            (c, pr, id, ct) => c.SendNoContent(HttpMethod.Delete, $"v1/containers/{Esc(id)}{(pr.GetValue(force) ? "?force=true" : "")}", null, ct), force);
+    }
+
+    private Command WaitCmd()
+    {
+        var ids = new Argument<string[]>("CONTAINER") { Arity = ArgumentArity.OneOrMore };
+        var cmd = new Command("wait", "Block until one or more containers stop, then print their exit codes") { ids };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            using Client c = Connect(pr);
+            foreach (string id in pr.GetValue(ids)!)
+                Console.Out.WriteLine((await c.Send(HttpMethod.Post, $"v1/containers/{Esc(id)}/wait", null, ContainerJson.Default.ContainerWaitResponse, ct)).ExitCode);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private Command Ps()
+    {
+        var all = new Option<bool>("--all", "-a") { Description = "Show all containers (default shows just running)" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display container IDs" };
+        var format = FormatOption();
+        var cmd = new Command("ps", "List containers") { all, quiet, format };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            bool json = Json(pr, format);
+            using Client c = Connect(pr);
+            List<ContainerSummary> list = await c.Get($"v1/containers{(pr.GetValue(all) ? "?all=true" : "")}", ContainerJson.Default.ListContainerSummary, ct);
+            if (pr.GetValue(quiet)) { foreach (var s in list) Console.Out.WriteLine(s.Id[..12]); return 0; }
+            if (json) { foreach (var s in list) JsonLine(s, ContainerJson.Default.ContainerSummary); return 0; }
+            var t = new Table("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES");
+            var now = DateTimeOffset.UtcNow;
+            foreach (var s in list)
+            {
+                string command = s.Command.Length > 20 ? s.Command[..19] + "…" : s.Command;
+                t.Add(s.Id[..12], s.Image, $"\"{command}\"", Human.Ago(s.Created, now), StatusText(s.State, now), s.Name);
+            }
+            Console.Out.Write(t.ToString());
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static string StatusText(ContainerStateInfo s, DateTimeOffset now) => s.Status switch
+    {
+        ContainerStatus.Running => "Up " + Human.Duration(now - (s.StartedAt ?? now)),
+        ContainerStatus.Exited => $"Exited ({s.ExitCode}) {Human.Ago(s.FinishedAt, now)}",
+        _ => "Created",
+    };
+
+    private Command LogsCmd()
+    {
+        var follow = new Option<bool>("--follow", "-f") { Description = "Follow log output" };
+        var tail = new Option<string?>("--tail", "-n") { Description = "Number of lines to show from the end of the logs (default all)" };
+        var timestamps = new Option<bool>("--timestamps", "-t") { Description = "Show timestamps" };
+        var since = new Option<string?>("--since") { Description = "Show logs since a timestamp (RFC 3339 or unix seconds) or relative (e.g. 42m)" };
+        var id = new Argument<string>("CONTAINER");
+        var cmd = new Command("logs", "Fetch the logs of a container") { follow, tail, timestamps, since, id };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            using Client c = Connect(pr);
+            string? s = pr.GetValue(since) is { Length: > 0 } v ? SinceSeconds(v) : null;
+            await PrintLogs(c, pr.GetValue(id)!, pr.GetValue(follow), pr.GetValue(tail), pr.GetValue(timestamps), ct, s);
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static string SinceSeconds(string v)
+    {
+        if (decimal.TryParse(v, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out _)) return v;
+        if (DateTimeOffset.TryParse(v, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t))
+            return (t.ToUnixTimeMilliseconds() / 1000m).ToString(CultureInfo.InvariantCulture);
+        if (ParseDuration(v) is TimeSpan d) return ((DateTimeOffset.UtcNow - d).ToUnixTimeMilliseconds() / 1000m).ToString(CultureInfo.InvariantCulture);
+        throw new CliException($"invalid --since {v}: expected a timestamp, unix seconds or a duration like 10m");
+    }
+
+    private static async Task PrintLogs(Client c, string id, bool follow, string? tail, bool timestamps, CancellationToken ct, string? since = null)
+    {
+        var q = new List<string>();
+        if (follow) q.Add("follow=true");
+        if (!string.IsNullOrEmpty(tail)) q.Add("tail=" + Uri.EscapeDataString(tail));
+        if (since is not null) q.Add("since=" + since);
+        using Stream stdout = Console.OpenStandardOutput(), stderr = Console.OpenStandardError();
+        await foreach (string line in c.Lines($"v1/containers/{Esc(id)}/logs{(q.Count > 0 ? "?" + string.Join('&', q) : "")}", ct))
+        {
+            ContainerLogLine? l = JsonSerializer.Deserialize(line, ContainerJson.Default.ContainerLogLine);
+            if (l is null) continue;
+            string text = timestamps ? l.Time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture) + " " + l.Log : l.Log;
+            Stream to = l.Stream == "stderr" ? stderr : stdout;
+            await to.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text), ct);
+            await to.FlushAsync(ct);
+        }
+    }
+
+    private Command InspectContainer()
+    {
+        var ids = new Argument<string[]>("CONTAINER") { Arity = ArgumentArity.OneOrMore };
+        var cmd = new Command("inspect", "Display detailed information on one or more containers") { ids };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            using Client c = Connect(pr);
+            var docs = new List<string>();
+            foreach (string id in pr.GetValue(ids)!)
+            {
+                ContainerInspect i = await c.Get($"v1/containers/{Esc(id)}", ContainerJson.Default.ContainerInspect, ct);
+                docs.Add(JsonSerializer.Serialize(i, IndentedContainers.ContainerInspect));
+            }
+            Console.Out.WriteLine("[\n" + string.Join(",\n", docs) + "\n]");
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static readonly ContainerJson IndentedContainers = new(new JsonSerializerOptions
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+        WriteIndented = true,
+    });
+
+    private Command ExecCmd()
+    {
+        var env = new Option<string[]>("--env", "-e") { Description = "Set environment variables", Arity = ArgumentArity.ZeroOrMore };
+        var workdir = new Option<string?>("--workdir", "-w") { Description = "Working directory inside the container" };
+        var user = new Option<string?>("--user", "-u") { Description = "Username or UID (format: <name|uid>[:<group|gid>])" };
+        var id = new Argument<string>("CONTAINER");
+        var command = new Argument<string[]>("COMMAND") { Arity = ArgumentArity.OneOrMore };
+        var cmd = new Command("exec", "Execute a command in a running container (no terminal yet: the output is shown when it ends)") { env, workdir, user, id, command };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            using Client c = Connect(pr);
+            var req = new ContainerExecRequest
+            {
+                Cmd = [.. pr.GetValue(command)!], Env = pr.GetValue(env) is { Length: > 0 } e ? [.. e] : null,
+                WorkingDir = pr.GetValue(workdir), User = pr.GetValue(user),
+            };
+            ContainerExecResponse r = await c.Send(HttpMethod.Post, $"v1/containers/{Esc(pr.GetValue(id)!)}/exec",
+                Client.Json(req, ContainerJson.Default.ContainerExecRequest), ContainerJson.Default.ContainerExecResponse, ct);
+            Console.Out.Write(r.Stdout);
+            Console.Out.Flush();
+            Console.Error.Write(r.Stderr);
+            return r.ExitCode;
+        });
+        return cmd;
+    }
+}

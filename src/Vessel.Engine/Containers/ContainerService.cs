@@ -1,0 +1,632 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Data.Sqlite;
+using Vessel.Api;
+using Vessel.Engine.Events;
+using Vessel.Engine.Images;
+using Vessel.Engine.State;
+using Vessel.Images.Content;
+using Vessel.Images.Gc;
+using Vessel.Images.Oci;
+using Vessel.Images.Snapshots;
+using Vessel.Linux;
+using Vessel.Runtime;
+using Vessel.Runtime.Spec;
+using RtStatus = Vessel.Runtime.State.ContainerStatus;
+
+namespace Vessel.Engine.Containers;
+
+/// <summary>Containers through the daemon (docs/containers.md): a bundle per container from the image's
+/// snapshots (overlay mounted by us), run by <see cref="ContainerRuntime"/> under a per-container monitor
+/// (vessel-executor monitor) that owns the logs and the exit status, so containers outlive the daemon.
+/// State lives in the containers table, one transaction per change; a watcher polls the monitors.</summary>
+public sealed partial class ContainerService : IDisposable
+{
+    public const long LogMaxBytes = 10 * 1024 * 1024;
+    public const int LogFiles = 3;
+
+    private readonly Database _db;
+    private readonly EventBus _events;
+    private readonly ImageService _images;
+    private readonly ContentStore _content;
+    private readonly ReferenceStore _refs;
+    private readonly SnapshotStore _snapshots;
+    private readonly LeaseStore _leases;
+    private readonly ContainerRuntime _runtime;
+    private readonly Action<string> _log;
+    private readonly Dictionary<string, ContainerRecord> _all = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _watcher;
+
+    public string Dir { get; }
+
+    public ContainerService(string root, string runRoot, Database db, EventBus events, ImageService images, ContentStore content,
+        ReferenceStore refs, Action<string>? log)
+    {
+        _db = db;
+        _events = events;
+        _images = images;
+        _content = content;
+        _refs = refs;
+        _log = log ?? (_ => { });
+        _snapshots = new SnapshotStore(root);
+        _leases = new LeaseStore(content, _snapshots);
+        Dir = Path.Combine(root, "containers");
+        Directory.CreateDirectory(Dir, (UnixFileMode)0x1c9); // 0711
+        _runtime = new ContainerRuntime(Path.Combine(runRoot, "runtime"), w => _log("runtime: " + w));
+    }
+
+    private string DirOf(string id) => Path.Combine(Dir, id);
+    private string RootfsOf(string id) => Path.Combine(Dir, id, "rootfs");
+
+    // ---- start-up: re-adopt, record exits that happened while we were down, clean leftovers --------------
+
+    public void Recover()
+    {
+        var rows = _db.Read(c =>
+        {
+            using SqliteCommand cmd = c.CreateCommand();
+            cmd.CommandText = "SELECT id, name, image, created, config, state FROM containers";
+            using SqliteDataReader r = cmd.ExecuteReader();
+            var list = new List<ContainerRecord>();
+            while (r.Read())
+                list.Add(new ContainerRecord(r.GetString(0), r.GetString(1), r.GetString(2),
+                    DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(3) / 1_000_000),
+                    JsonSerializer.Deserialize(r.GetString(4), ContainerRecordJson.Default.ContainerConfigRecord)!,
+                    JsonSerializer.Deserialize(r.GetString(5), ContainerRecordJson.Default.ContainerStateRecord)!));
+            return list;
+        });
+        lock (_lock) foreach (var c in rows) _all[c.Id] = c;
+        foreach (var c in rows)
+        {
+            if (c.State.Status != ContainerStatus.Running) continue;
+            if (Processes.IsAlive(c.State.MonitorPid, c.State.MonitorStart)) { _log($"container {c.Id[..12]}: re-adopted (monitor {c.State.MonitorPid})"); continue; }
+            Exited(c.Id);
+        }
+        // Directories, mounts and runtime state that belong to no container (a crash in the middle of create/rm).
+        foreach (var dir in Directory.EnumerateDirectories(Dir))
+        {
+            var id = Path.GetFileName(dir);
+            bool known;
+            lock (_lock) known = _all.ContainsKey(id);
+            if (known) continue;
+            _log($"removing leftover container directory {id}");
+            try { Discard(id); }
+            catch (Exception e) when (e is IOException or LinuxException or UnauthorizedAccessException) { _log($"cleaning {id}: {e.Message}"); }
+        }
+        foreach (var id in _runtime.Store.Ids().ToList())
+        {
+            bool known;
+            lock (_lock) known = _all.ContainsKey(id);
+            if (!known) TryRuntimeDelete(id);
+        }
+        _watcher = Task.Run(WatchAsync);
+    }
+
+    /// <summary>Polls the monitors of running containers (every 100 ms); a monitor that ended means the init ended.</summary>
+    private async Task WatchAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try { await Task.Delay(100, _stop.Token); }
+            catch (OperationCanceledException) { return; }
+            List<ContainerRecord> running;
+            lock (_lock) running = _all.Values.Where(c => c.State.Status == ContainerStatus.Running).ToList();
+            foreach (var c in running)
+            {
+                try
+                {
+                    var waited = Processes.TryWaitExit(c.State.MonitorPid); // our child: reap it; -1: not ours
+                    if (waited is null) continue;
+                    if (waited == -1 && Processes.IsAlive(c.State.MonitorPid, c.State.MonitorStart)) continue;
+                    Exited(c.Id);
+                }
+                catch (Exception e) { _log($"container {c.Id[..12]}: watcher: {e.Message}"); }
+            }
+        }
+    }
+
+    /// <summary>The monitor is gone: takes the exit from exit.json, cleans the runtime state, publishes die.</summary>
+    private void Exited(string id)
+    {
+        ContainerRecord? c = Find(id);
+        if (c is null || c.State.Status != ContainerStatus.Running) return;
+        MonitorExit? exit = null;
+        try { exit = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(DirOf(id), "exit.json")), ContainerRecordJson.Default.MonitorExit); }
+        catch (Exception e) when (e is IOException or JsonException) { }
+        TryRuntimeDelete(id);
+        var state = c.State with
+        {
+            Status = ContainerStatus.Exited, Pid = 0, MonitorPid = 0, MonitorStart = 0,
+            ExitCode = exit?.ExitCode ?? 255, Signal = exit is { Signal: > 0 } ? exit.Signal : null,
+            FinishedAt = ParseTime(exit?.FinishedAt) ?? DateTimeOffset.UtcNow,
+            Error = exit is null ? "the container's monitor ended without recording an exit status" : null,
+        };
+        Save(c with { State = state });
+        _events.Publish("container", "die", id, c.Name, new Dictionary<string, string> { ["exitCode"] = state.ExitCode.ToString()!, ["image"] = c.Image });
+        if (c.Config.Request.AutoRemove)
+        {
+            try { Remove(id, force: true); }
+            catch (Exception e) when (e is EngineException or IOException or LinuxException) { _log($"container {id[..12]}: --rm: {e.Message}"); }
+        }
+    }
+
+    private void TryRuntimeDelete(string id)
+    {
+        try { if (_runtime.Store.Exists(id)) _runtime.Delete(id, force: true); }
+        catch (Exception e) when (e is RuntimeException or IOException) { _log($"container {id[..12]}: runtime delete: {e.Message}"); }
+    }
+
+    // ---- create / start ----------------------------------------------------------------------------------
+
+    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")]
+    private static partial Regex NamePattern();
+
+    public ContainerCreateResponse Create(ContainerCreateRequest req)
+    {
+        string id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        string name = string.IsNullOrEmpty(req.Name) ? GenerateName() : req.Name.TrimStart('/');
+        if (!NamePattern().IsMatch(name)) throw EngineException.Invalid($"invalid container name \"{name}\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        lock (_lock)
+            if (_all.Values.Any(c => c.Name == name))
+                throw EngineException.Conflict($"the container name \"{name}\" is already in use by container \"{_all.Values.First(c => c.Name == name).Id}\"");
+        ImageReference r = _images.Find(req.Image)[0];
+        ResolvedImage image;
+        IReadOnlyList<string> lower;
+        try
+        {
+            image = new ImageResolver(_content, _refs).Resolve(r.Name, r.Target);
+            lower = _snapshots.Unpack(_content, image);
+        }
+        catch (ContentException e) { throw EngineException.Invalid(e.Message); }
+        var chain = SnapshotStore.ChainIds(image.Config.RootFs.DiffIds);
+        var imageConfig = image.Config.Config ?? new ContainerConfig();
+        string dir = DirOf(id);
+        string leaseId = "container-" + id;
+        try
+        {
+            _leases.Create(leaseId, LeaseKind.Container, [image.Target.Digest], chain, labels: new Dictionary<string, string> { ["container"] = id });
+            Directory.CreateDirectory(dir, (UnixFileMode)0x1c9);
+            foreach (var sub in new[] { "upper", "work", "rootfs" }) Directory.CreateDirectory(Path.Combine(dir, sub), (UnixFileMode)0x1ed);
+            MountRootfs(id, lower);
+            string hostname = string.IsNullOrEmpty(req.Hostname) ? id[..12] : req.Hostname;
+            File.WriteAllText(Path.Combine(dir, "hostname"), hostname + "\n");
+            File.WriteAllText(Path.Combine(dir, "hosts"), ContainerSpec.Hosts(hostname));
+            RuntimeSpec spec = ContainerSpec.Build(id, req, imageConfig, hostname, dir,
+                ReadImageFile(id, "etc/passwd"), ReadImageFile(id, "etc/group"));
+            File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, RuntimeJson.Indented.RuntimeSpec));
+            var record = new ContainerRecord(id, name, req.Image, DateTimeOffset.UtcNow, new ContainerConfigRecord
+            {
+                Request = req, ImageId = image.Manifest.Config.Digest.ToString(), ImageTarget = image.Target.Digest.ToString(),
+                Snapshots = chain.Select(d => d.ToString()).ToList(), Args = spec.Process!.Args!, Env = spec.Process.Env!,
+                WorkingDir = spec.Process.Cwd, Hostname = hostname,
+            }, new ContainerStateRecord());
+            _db.Write((conn, tx) =>
+            {
+                using SqliteCommand cmd = conn.CreateCommand();
+                cmd.Transaction = tx;
+                cmd.CommandText = "INSERT INTO containers (id, name, image, created, config, state) VALUES ($id, $name, $image, $created, $config, $state)";
+                cmd.Parameters.AddWithValue("$id", id);
+                cmd.Parameters.AddWithValue("$name", name);
+                cmd.Parameters.AddWithValue("$image", req.Image);
+                cmd.Parameters.AddWithValue("$created", record.Created.ToUnixTimeMilliseconds() * 1_000_000);
+                cmd.Parameters.AddWithValue("$config", JsonSerializer.Serialize(record.Config, ContainerRecordJson.Default.ContainerConfigRecord));
+                cmd.Parameters.AddWithValue("$state", JsonSerializer.Serialize(record.State, ContainerRecordJson.Default.ContainerStateRecord));
+                return cmd.ExecuteNonQuery();
+            });
+            lock (_lock) _all[id] = record;
+        }
+        catch (Exception e)
+        {
+            try { Discard(id); }
+            catch (Exception e2) when (e2 is IOException or LinuxException) { _log($"cleaning up a failed create: {e2.Message}"); }
+            if (e is SqliteException { SqliteErrorCode: 19 }) throw EngineException.Conflict($"the container name \"{name}\" is already in use");
+            if (e is ContentException ce) throw EngineException.Invalid(ce.Message);
+            if (e is LinuxException le) throw new EngineException(ErrorCodes.Internal, le.Message);
+            throw;
+        }
+        _events.Publish("container", "create", id, name, new Dictionary<string, string> { ["image"] = req.Image });
+        return new ContainerCreateResponse(id, name, []);
+    }
+
+    private void MountRootfs(string id, IReadOnlyList<string> lower)
+    {
+        string rootfs = RootfsOf(id);
+        if (Mounts.MountPoints().Contains(rootfs)) return;
+        Mounts.Mount("overlay", rootfs, "overlay", 0,
+            OverlayMount.BuildOptions(lower, Path.Combine(DirOf(id), "upper"), Path.Combine(DirOf(id), "work")));
+    }
+
+    /// <summary>A file of the image's rootfs, or null; never through a symlink (it could name a host file).</summary>
+    private string? ReadImageFile(string id, string rel)
+    {
+        string path = RootfsOf(id);
+        foreach (var part in rel.Split('/'))
+        {
+            path = Path.Combine(path, part);
+            var info = new FileInfo(path);
+            if (info.LinkTarget is not null) return null;
+        }
+        try { return File.Exists(path) && new FileInfo(path).Length < 4 * 1024 * 1024 ? File.ReadAllText(path) : null; }
+        catch (IOException) { return null; }
+    }
+
+    public void Start(string idOrName)
+    {
+        ContainerRecord c = Get(idOrName);
+        if (c.State.Status == ContainerStatus.Running) return; // docker: starting a running container is a no-op
+        string id = c.Id, dir = DirOf(id);
+        TryRuntimeDelete(id);
+        File.Delete(Path.Combine(dir, "exit.json"));
+        try
+        {
+            MountRootfs(id, c.Config.Snapshots.Select(s => _snapshots.FsPath(Digest.Parse(s))).ToList());
+        }
+        catch (LinuxException e) { throw new EngineException(ErrorCodes.Internal, e.Message); }
+        var monitor = new MonitorOptions(dir, LogMaxBytes, LogFiles);
+        int pid;
+        try
+        {
+            pid = _runtime.Create(new CreateOptions(id, dir, Monitor: monitor));
+            _runtime.Start(id);
+        }
+        catch (Exception e) when (e is RuntimeException or IOException or LinuxException)
+        {
+            int code = e is RuntimeException { ExitCode: 126 or 127 } re ? re.ExitCode : 128;
+            TryRuntimeDelete(id);
+            if (monitor.Pid > 0) ExecutorSession.ReapMonitor(monitor.Pid);
+            Save(c with { State = c.State with { Status = ContainerStatus.Exited, ExitCode = code, Error = e.Message, FinishedAt = DateTimeOffset.UtcNow, Pid = 0, MonitorPid = 0 } });
+            throw new EngineException(code == 128 ? ErrorCodes.Internal : ErrorCodes.Invalid, e.Message);
+        }
+        Save(c with
+        {
+            State = new ContainerStateRecord
+            {
+                Status = ContainerStatus.Running, Pid = pid, PidStart = Processes.StartTime(pid) ?? 0, MonitorPid = monitor.Pid,
+                MonitorStart = Processes.StartTime(monitor.Pid) ?? 0, StartedAt = DateTimeOffset.UtcNow,
+            },
+        });
+        _events.Publish("container", "start", id, c.Name, new Dictionary<string, string> { ["image"] = c.Image });
+    }
+
+    // ---- stop / kill / rm --------------------------------------------------------------------------------
+
+    public async Task StopAsync(string idOrName, int timeoutSeconds, CancellationToken ct)
+    {
+        ContainerRecord c = Get(idOrName);
+        if (c.State.Status != ContainerStatus.Running) return;
+        TryKill(c.Id, Signals.SIGTERM, all: false);
+        if (!await WaitNotRunningAsync(c.Id, TimeSpan.FromSeconds(Math.Max(0, timeoutSeconds)), ct))
+        {
+            TryKill(c.Id, Signals.SIGKILL, all: true);
+            await WaitNotRunningAsync(c.Id, TimeSpan.FromSeconds(30), ct);
+        }
+        _events.Publish("container", "stop", c.Id, c.Name);
+    }
+
+    public void Kill(string idOrName, string signal)
+    {
+        ContainerRecord c = Get(idOrName);
+        if (c.State.Status != ContainerStatus.Running) throw EngineException.Conflict($"container {c.Id[..12]} is not running");
+        int sig = ParseSignal(signal);
+        try { _runtime.Kill(c.Id, sig, all: false); }
+        catch (RuntimeException e) { throw EngineException.Conflict(e.Message); }
+        _events.Publish("container", "kill", c.Id, c.Name, new Dictionary<string, string> { ["signal"] = sig.ToString(CultureInfo.InvariantCulture) });
+    }
+
+    public static int ParseSignal(string signal)
+    {
+        if (string.IsNullOrEmpty(signal)) return Signals.SIGKILL;
+        if (int.TryParse(signal, out var n) && n is > 0 and < 65) return n;
+        var name = signal.ToUpperInvariant();
+        if (!name.StartsWith("SIG", StringComparison.Ordinal)) name = "SIG" + name;
+        return name switch
+        {
+            "SIGHUP" => 1, "SIGINT" => 2, "SIGQUIT" => 3, "SIGKILL" => 9, "SIGUSR1" => 10, "SIGUSR2" => 12, "SIGTERM" => 15,
+            "SIGCONT" => 18, "SIGSTOP" => 19, "SIGWINCH" => 28, "SIGPWR" => 30,
+            _ => throw EngineException.Invalid($"invalid signal: {signal}"),
+        };
+    }
+
+    private void TryKill(string id, int sig, bool all)
+    {
+        try { _runtime.Kill(id, sig, all); }
+        catch (Exception e) when (e is RuntimeException or IOException or LinuxException) { }
+    }
+
+    public async Task RemoveAsync(string idOrName, bool force, CancellationToken ct)
+    {
+        ContainerRecord c = Get(idOrName);
+        if (c.State.Status == ContainerStatus.Running)
+        {
+            if (!force) throw EngineException.Conflict($"cannot remove container \"{c.Name}\": container is running: stop the container before removing or force remove");
+            TryKill(c.Id, Signals.SIGKILL, all: true);
+            if (!await WaitNotRunningAsync(c.Id, TimeSpan.FromSeconds(30), ct))
+                throw new EngineException(ErrorCodes.Internal, $"container {c.Id[..12]} did not exit after SIGKILL");
+        }
+        Remove(c.Id, force);
+    }
+
+    private void Remove(string id, bool force)
+    {
+        ContainerRecord? c = Find(id);
+        if (c is null) return;
+        if (c.State.Status == ContainerStatus.Running && !force) throw EngineException.Conflict("container is running");
+        lock (_lock)
+            if (!_all.Remove(id)) return; // removed concurrently (--rm and rm -f)
+        TryRuntimeDelete(id);
+        try { Discard(id); }
+        catch (Exception e) when (e is IOException or LinuxException or UnauthorizedAccessException)
+        {
+            _log($"container {id[..12]}: cleaning up: {e.Message}");
+        }
+        _db.Write((conn, tx) =>
+        {
+            using SqliteCommand cmd = conn.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "DELETE FROM containers WHERE id = $id";
+            cmd.Parameters.AddWithValue("$id", id);
+            return cmd.ExecuteNonQuery();
+        });
+        _events.Publish("container", "destroy", id, c.Name, new Dictionary<string, string> { ["image"] = c.Image });
+    }
+
+    /// <summary>Unmounts the rootfs, removes the directory and the lease.</summary>
+    private void Discard(string id)
+    {
+        string rootfs = RootfsOf(id);
+        if (Mounts.MountPoints().Contains(rootfs) && !Mounts.Unmount(rootfs)) { }
+        if (Mounts.MountPoints().Contains(rootfs)) Mounts.Unmount(rootfs, detach: true);
+        if (Mounts.MountPoints().Contains(rootfs)) throw new IOException($"{rootfs} is still mounted");
+        if (Directory.Exists(DirOf(id))) Directory.Delete(DirOf(id), recursive: true);
+        _leases.Delete("container-" + id);
+    }
+
+    // ---- queries -----------------------------------------------------------------------------------------
+
+    private ContainerRecord? Find(string id)
+    {
+        lock (_lock) return _all.GetValueOrDefault(id);
+    }
+
+    /// <summary>By full id, name, or unique id prefix.</summary>
+    public ContainerRecord Get(string idOrName)
+    {
+        if (string.IsNullOrEmpty(idOrName)) throw EngineException.Invalid("container name or id is empty");
+        lock (_lock)
+        {
+            if (_all.TryGetValue(idOrName, out var c)) return c;
+            var byName = _all.Values.FirstOrDefault(x => x.Name == idOrName.TrimStart('/'));
+            if (byName is not null) return byName;
+            var prefix = _all.Values.Where(x => x.Id.StartsWith(idOrName, StringComparison.Ordinal)).ToList();
+            if (prefix.Count > 1) throw EngineException.Conflict($"multiple containers match {idOrName}");
+            return prefix.FirstOrDefault() ?? throw EngineException.NotFound($"no such container: {idOrName}");
+        }
+    }
+
+    public IReadOnlyList<ContainerSummary> List(bool all)
+    {
+        List<ContainerRecord> list;
+        lock (_lock) list = _all.Values.Where(c => all || c.State.Status == ContainerStatus.Running).OrderByDescending(c => c.Created).ToList();
+        return list.Select(c => new ContainerSummary
+        {
+            Id = c.Id, Name = c.Name, Image = c.Image, ImageId = c.Config.ImageId, Command = string.Join(' ', c.Config.Args),
+            Created = c.Created, State = StateInfo(c), Labels = c.Config.Request.Labels,
+        }).ToList();
+    }
+
+    public ContainerInspect Inspect(string idOrName)
+    {
+        var c = Get(idOrName);
+        return new ContainerInspect
+        {
+            Id = c.Id, Name = c.Name, Image = c.Image, ImageId = c.Config.ImageId, Created = c.Created, Path = c.Config.Args[0],
+            Args = c.Config.Args.Skip(1).ToList(), State = StateInfo(c), Config = c.Config.Request, Bundle = DirOf(c.Id),
+            LogPath = Path.Combine(DirOf(c.Id), "container.log"), Env = c.Config.Env, WorkingDir = c.Config.WorkingDir, Hostname = c.Config.Hostname,
+        };
+    }
+
+    private static ContainerStateInfo StateInfo(ContainerRecord c) => new()
+    {
+        Status = c.State.Status, Running = c.State.Status == ContainerStatus.Running, Pid = c.State.Pid, ExitCode = c.State.ExitCode,
+        Signal = c.State.Signal, StartedAt = c.State.StartedAt, FinishedAt = c.State.FinishedAt, Error = c.State.Error,
+        MonitorPid = c.State.MonitorPid > 0 ? c.State.MonitorPid : null,
+    };
+
+    private async Task<bool> WaitNotRunningAsync(string id, TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var c = Find(id);
+            if (c is null || c.State.Status != ContainerStatus.Running) return true;
+            if (DateTime.UtcNow >= deadline) return false;
+            await Task.Delay(20, ct);
+        }
+    }
+
+    /// <summary>Waits until the container has run and exited; its exit code.</summary>
+    public async Task<int> WaitAsync(string idOrName, CancellationToken ct)
+    {
+        var id = Get(idOrName).Id;
+        while (true)
+        {
+            var c = Find(id);
+            if (c is null) return 0;
+            if (c.State.Status == ContainerStatus.Exited) return c.State.ExitCode ?? 0;
+            await Task.Delay(20, ct);
+        }
+    }
+
+    // ---- exec --------------------------------------------------------------------------------------------
+
+    public async Task<ContainerExecResponse> ExecAsync(string idOrName, ContainerExecRequest req, CancellationToken ct)
+    {
+        var c = Get(idOrName);
+        if (c.State.Status != ContainerStatus.Running) throw EngineException.Conflict($"container {c.Id[..12]} is not running");
+        if (req.Cmd is not { Count: > 0 }) throw EngineException.Invalid("exec needs a command");
+        RuntimeSpec config = _runtime.Config(c.Id);
+        var env = ContainerSpec.Env(new ContainerCreateRequest { Image = c.Image, Env = req.Env }, new ContainerConfig { Env = c.Config.Env }, c.Config.Hostname);
+        var user = config.Process!.User;
+        if (!string.IsNullOrEmpty(req.User))
+        {
+            var (uid, gid, groups) = ContainerSpec.ResolveUser(req.User, ReadImageFile(c.Id, "etc/passwd"), ReadImageFile(c.Id, "etc/group"));
+            user = new UserSpec { Uid = uid, Gid = gid, AdditionalGids = groups.Count > 0 ? groups : null };
+        }
+        var process = new ProcessSpec
+        {
+            Args = req.Cmd, Env = env, Cwd = string.IsNullOrEmpty(req.WorkingDir) ? c.Config.WorkingDir : req.WorkingDir, User = user,
+            Capabilities = config.Process.Capabilities, Rlimits = config.Process.Rlimits, NoNewPrivileges = config.Process.NoNewPrivileges,
+        };
+        var (outR, outW) = SafeFd.Pipe();
+        var (errR, errW) = SafeFd.Pipe();
+        using var devNull = SafeFd.Open("/dev/null", 0);
+        int pid;
+        try
+        {
+            pid = _runtime.Exec(new ExecOptions(c.Id, process, Stdio: [devNull, outW, errW]));
+        }
+        catch (RuntimeException e) when (e.ExitCode is 126 or 127)
+        {
+            outR.Dispose(); errR.Dispose();
+            return new ContainerExecResponse(e.ExitCode, "", e.Message + "\n");
+        }
+        catch (RuntimeException e)
+        {
+            outR.Dispose(); errR.Dispose();
+            throw EngineException.Conflict(e.Message);
+        }
+        finally
+        {
+            outW.Dispose();
+            errW.Dispose();
+        }
+        _events.Publish("container", "exec_start", c.Id, c.Name, new Dictionary<string, string> { ["execID"] = pid.ToString(CultureInfo.InvariantCulture) });
+        static async Task<string> ReadAll(SafeFd fd)
+        {
+            using var fs = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd.DangerousGetHandle(), ownsHandle: false), FileAccess.Read, 1, isAsync: false);
+            using var reader = new StreamReader(fs, Encoding.UTF8);
+            return await Task.Run(() => reader.ReadToEnd());
+        }
+        using (outR)
+        using (errR)
+        {
+            var o = ReadAll(outR);
+            var e = ReadAll(errR);
+            int code = await Task.Run(() => Processes.WaitExit(pid), CancellationToken.None);
+            return new ContainerExecResponse(code, await o, await e);
+        }
+    }
+
+    // ---- logs --------------------------------------------------------------------------------------------
+
+    /// <summary>container.log.N … .1, container.log in order; with <paramref name="follow"/> then polls the file
+    /// until the container is no longer running and everything is read.</summary>
+    public async IAsyncEnumerable<ContainerLogLine> Logs(string idOrName, bool follow, int? tail, DateTimeOffset? since,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        var c = Get(idOrName);
+        string dir = DirOf(c.Id), current = Path.Combine(dir, "container.log");
+        var lines = new List<ContainerLogLine>();
+        for (int i = LogFiles - 1; i >= 1; i--) ReadLogFile(Path.Combine(dir, $"container.log.{i}"), 0, lines);
+        long pos = ReadLogFile(current, 0, lines);
+        IEnumerable<ContainerLogLine> first = lines;
+        if (since is not null) first = first.Where(l => l.Time >= since);
+        if (tail is int t && t >= 0) first = first.TakeLast(t);
+        foreach (var l in first) yield return l;
+        if (!follow) yield break;
+        while (!ct.IsCancellationRequested)
+        {
+            var running = Find(c.Id)?.State.Status == ContainerStatus.Running;
+            var more = new List<ContainerLogLine>();
+            if (File.Exists(current) && new FileInfo(current).Length < pos) pos = 0; // rotated
+            pos = ReadLogFile(current, pos, more);
+            foreach (var l in more) yield return l;
+            if (!running && more.Count == 0) yield break;
+            if (more.Count == 0)
+            {
+                try { await Task.Delay(50, ct); }
+                catch (OperationCanceledException) { yield break; }
+            }
+        }
+    }
+
+    /// <summary>Reads complete lines from <paramref name="offset"/>; returns the offset after the last complete line.</summary>
+    private static long ReadLogFile(string path, long offset, List<ContainerLogLine> into)
+    {
+        byte[] data;
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            if (fs.Length <= offset) return offset;
+            fs.Position = offset;
+            data = new byte[fs.Length - offset];
+            fs.ReadExactly(data);
+        }
+        catch (FileNotFoundException) { return offset; }
+        catch (DirectoryNotFoundException) { return offset; }
+        int start = 0;
+        for (int i = 0; i < data.Length; i++)
+        {
+            if (data[i] != (byte)'\n') continue;
+            try
+            {
+                var e = JsonSerializer.Deserialize(data.AsSpan(start, i - start), ContainerRecordJson.Default.MonitorLogEntry);
+                if (e is not null) into.Add(new ContainerLogLine(e.Stream, e.Log, ParseTime(e.Time) ?? DateTimeOffset.UnixEpoch));
+            }
+            catch (JsonException) { }
+            start = i + 1;
+        }
+        return offset + start;
+    }
+
+    /// <summary>RFC 3339 with up to 9 fractional digits (.NET parses at most 7).</summary>
+    public static DateTimeOffset? ParseTime(string? s)
+    {
+        if (string.IsNullOrEmpty(s)) return null;
+        var m = Regex.Match(s, @"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$");
+        if (!m.Success) return null;
+        var frac = m.Groups[2].Success ? m.Groups[2].Value[..Math.Min(8, m.Groups[2].Value.Length)] : "";
+        return DateTimeOffset.TryParse(m.Groups[1].Value + frac + m.Groups[3].Value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t) ? t : null;
+    }
+
+    // ---- persistence -------------------------------------------------------------------------------------
+
+    private void Save(ContainerRecord c)
+    {
+        _db.Write((conn, tx) =>
+        {
+            using SqliteCommand cmd = conn.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = "UPDATE containers SET state = $state WHERE id = $id";
+            cmd.Parameters.AddWithValue("$id", c.Id);
+            cmd.Parameters.AddWithValue("$state", JsonSerializer.Serialize(c.State, ContainerRecordJson.Default.ContainerStateRecord));
+            return cmd.ExecuteNonQuery();
+        });
+        lock (_lock) if (_all.ContainsKey(c.Id)) _all[c.Id] = c;
+    }
+
+    private static readonly string[] Adjectives = ["brave", "calm", "eager", "fond", "happy", "keen", "lucid", "merry", "noble", "quiet", "sharp", "swift", "vivid", "witty", "zen"];
+    private static readonly string[] Nouns = ["albatross", "barge", "canoe", "dinghy", "ferry", "galleon", "hull", "junk", "ketch", "lugger", "punt", "raft", "sloop", "tug", "yawl"];
+
+    private string GenerateName()
+    {
+        for (int i = 0; ; i++)
+        {
+            string n = $"{Adjectives[RandomNumberGenerator.GetInt32(Adjectives.Length)]}_{Nouns[RandomNumberGenerator.GetInt32(Nouns.Length)]}";
+            if (i > 5) n += RandomNumberGenerator.GetInt32(1000);
+            lock (_lock) if (!_all.Values.Any(c => c.Name == n)) return n;
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        try { _watcher?.Wait(2000); } catch (AggregateException) { }
+    }
+}
