@@ -6,6 +6,9 @@ using Vessel.Engine.Images;
 using Vessel.Engine.Operations;
 using Vessel.Engine.State;
 using Vessel.Images.Content;
+using Vessel.Images.Gc;
+using Vessel.Images.Registry;
+using Vessel.Images.Snapshots;
 using Vessel.Runtime.Cgroups;
 
 namespace Vessel.Engine;
@@ -20,6 +23,10 @@ public sealed record EngineOptions
     public string Socket { get; init; } = ApiInfo.DefaultSocket;
     /// <summary>One line per event worth logging.</summary>
     public Action<string>? Log { get; init; }
+    /// <summary>Registries (host[:port]) reached over plain HTTP although not on loopback (loopback always is).</summary>
+    public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
+    /// <summary>Where <c>login</c> keeps credentials (docker's config.json format); null: CredentialStore.DefaultPath.</summary>
+    public string? AuthFile { get; init; }
 }
 
 /// <summary>The composition root: owns the paths, the services and their lifetime. Data flows API → Engine →
@@ -33,6 +40,9 @@ public sealed class Engine : IAsyncDisposable
     public ContentStore Content { get; }
     public ReferenceStore Refs { get; }
     public ImageService Images { get; }
+    public SnapshotStore Snapshots { get; }
+    public LeaseStore Leases { get; }
+    public ImageTransfer Transfer { get; }
     private readonly Lazy<RuntimeInfo> _runtime;
 
     private Engine(EngineOptions options, Database db)
@@ -44,6 +54,15 @@ public sealed class Engine : IAsyncDisposable
         Content = new ContentStore(options.Root);
         Refs = new ReferenceStore(Content);
         Images = new ImageService(Content, Refs, Events);
+        Snapshots = new SnapshotStore(options.Root);
+        Leases = new LeaseStore(Content, Snapshots);
+        var registry = new RegistryOptions
+        {
+            InsecureRegistries = options.InsecureRegistries,
+            Credentials = new CredentialStore(options.AuthFile),
+            UserAgent = $"vessel/{ApiInfo.Version}",
+        };
+        Transfer = new ImageTransfer(Content, Refs, Snapshots, Leases, Images, Events, registry, options.Log);
         _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
     }
 

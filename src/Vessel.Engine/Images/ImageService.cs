@@ -167,6 +167,9 @@ public sealed class ImageService(ContentStore content, ReferenceStore refs, Even
         if (string.IsNullOrWhiteSpace(name)) throw EngineException.Invalid("image name is empty");
         IReadOnlyList<ImageReference> all = refs.List();
         ImageReference? exact = all.FirstOrDefault(r => r.Name == name) ?? all.FirstOrDefault(r => r.Name == WithDefaultTag(name));
+        // What pull stores: the normalised reference (busybox → docker.io/library/busybox:latest).
+        if (exact is null && Vessel.Images.References.ImageRef.TryParse(name, out var parsed, out _))
+            exact = all.FirstOrDefault(r => r.Name == parsed.ToString());
         if (exact is not null) return [exact];
         byName = false;
         string hex = name.StartsWith("sha256:", StringComparison.Ordinal) ? name[7..] : name;
