@@ -280,6 +280,7 @@ public sealed record EventMessage
 [JsonSerializable(typeof(LoginRequest))]
 [JsonSerializable(typeof(LoginResponse))]
 [JsonSerializable(typeof(LogoutResponse))]
+[JsonSerializable(typeof(HistoryItem))]
 [JsonSerializable(typeof(List<HistoryItem>))]
 [JsonSerializable(typeof(PruneResponse))]
 [JsonSerializable(typeof(LoadResult))]

@@ -57,7 +57,7 @@ public sealed class ImageTransfer(ContentStore content, ReferenceStore refs, Sna
             using (RegistryClient client = Client(platform))
             {
                 try { r = await client.PullAsync(image, new Reporter(ctx), ctx.Cancel); }
-                catch (Exception e) when (Translate(e, ctx.Cancel) is { } ee) { throw ee; }
+                catch (Exception e) when (Translate(e, ctx.Cancel) is { } ee) { throw Prefixed(ee, $"pull {name}"); }
             }
             leases.Add(leaseId, [r.Target.Digest]);
             ResolvedImage resolved;
@@ -135,7 +135,7 @@ public sealed class ImageTransfer(ContentStore content, ReferenceStore refs, Sna
             using (RegistryClient client = Client())
             {
                 try { pushed = await client.PushAsync(local.Target, dest, new Reporter(ctx), ctx.Cancel); }
-                catch (Exception e) when (Translate(e, ctx.Cancel) is { } ee) { throw ee; }
+                catch (Exception e) when (Translate(e, ctx.Cancel) is { } ee) { throw Prefixed(ee, $"push {dest}"); }
             }
             events.Publish("image", "push", pushed.ToString(), dest.ToString());
             return JsonSerializer.SerializeToElement(new ApiPushResult(dest.ToString(), pushed.ToString(), local.Target.Size), ApiJson.Default.PushResult);
@@ -541,6 +541,9 @@ public sealed class ImageTransfer(ContentStore content, ReferenceStore refs, Sna
         if (!ImageRef.TryParse(name, out ImageRef? r, out string? error)) throw EngineException.Invalid(error);
         return r.Tag is null && r.Digest is null ? r.WithTag(ImageRef.DefaultTag) : r;
     }
+
+    private static EngineException Prefixed(EngineException e, string what) =>
+        e.Message.StartsWith(what, StringComparison.Ordinal) ? e : new EngineException(e.Code, $"{what}: {e.Message}", e.InnerException);
 
     /// <summary>Registry and store failures → one-line engine errors with a code; null for what must propagate.</summary>
     private static EngineException? Translate(Exception e, CancellationToken ct) => e switch
