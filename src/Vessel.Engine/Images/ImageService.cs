@@ -25,6 +25,8 @@ public sealed class ImageService(ContentStore content, ReferenceStore refs, Even
         {
             Details d = Describe(r.Name, r.Target);
             (string repo, string? tag) = SplitName(r.Name);
+            // Load and import name an image without a name by its id: listed as <none>, like docker's dangling images.
+            if (ImageTransfer.IsIdName(r.Name)) (repo, tag) = ("<none>", null);
             list.Add(new ImageSummary
             {
                 Name = r.Name, Repository = repo, Tag = tag, Id = d.Id, Digest = r.Target.Digest.ToString(),
