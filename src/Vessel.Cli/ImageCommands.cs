@@ -181,7 +181,7 @@ internal sealed partial class Commands
                 if (Console.IsInputRedirected) throw new CliException("cannot prompt for a password: stdin is not a terminal (use --password-stdin)");
                 p = AnsiConsole.Prompt(new TextPrompt<string>("Password:").Secret());
             }
-            else if (!pr.GetValue(stdin))
+            else if (!pr.GetValue(stdin) && !Console.IsErrorRedirected)
                 Console.Error.WriteLine("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
             using Client c = Connect(pr);
             LoginResponse r = await c.Send(HttpMethod.Post, "v1/auth/login",

@@ -100,7 +100,7 @@ public sealed class DaemonFixture : IDisposable
     public DaemonFixture() : this([]) { }
 
     /// <param name="extraArgs">More vesseld flags (e.g. --auth-file, --insecure-registry).</param>
-    public DaemonFixture(IEnumerable<string> extraArgs)
+    internal DaemonFixture(IEnumerable<string> extraArgs)
     {
         Socket = Path.Combine(Tmp.Path, "vessel.sock");
         Root = Path.Combine(Tmp.Path, "root");

@@ -40,13 +40,13 @@ public sealed class ImageTransferTests(RegistryDaemonFixture f) : IClassFixture<
         Directory.Exists(Path.Combine(D.Root, "blobs")) ? Directory.EnumerateFiles(Path.Combine(D.Root, "blobs"), "*", SearchOption.AllDirectories).Sum(p => new FileInfo(p).Length) : 0;
 
     /// <summary>Imports the busybox rootfs as NAME (with a distinct label so each test has its own image) and pushes it.</summary>
-    private string ImportAndPush(string name)
+    private string ImportAndPush(string name, string? rootfs = null)
     {
-        Ok(D.Vessel("import", "-c", "CMD [\"sh\"]", "-c", $"LABEL test={name}", "-m", "busybox rootfs", f.RootfsTar, name));
+        Ok(D.Vessel("import", "-c", "CMD [\"sh\"]", "-c", $"LABEL test={name}", "-m", "busybox rootfs", rootfs ?? f.RootfsTar, name));
         var push = D.Vessel("push", name);
         Ok(push);
         Assert.Contains($"The push refers to repository [{name[..name.LastIndexOf(':')]}]", push.Out);
-        Assert.Contains(": Pushed", push.Out);
+        Assert.Contains(push.OutLines, l => l.EndsWith(": Pushed") || l.EndsWith(": Layer already exists") || l.EndsWith(": Mounted from another repository"));
         Assert.Matches(@"digest: sha256:[0-9a-f]{64} size: \d+", push.Out);
         return name;
     }
@@ -54,7 +54,7 @@ public sealed class ImageTransferTests(RegistryDaemonFixture f) : IClassFixture<
     [Fact]
     public void ImportPushRmiPullRoundTrip()
     {
-        string name = ImportAndPush($"{Reg}/busybox:1");
+        string name = ImportAndPush($"{Reg}/busybox:1", f.UniqueRootfs("roundtrip"));
         ImageSummary pushed = Assert.Single(Images(), i => i.Name == name);
         long blobsBefore = BlobBytes();
         DiskUsageResponse dfBefore = Df();
@@ -154,9 +154,9 @@ public sealed class ImageTransferTests(RegistryDaemonFixture f) : IClassFixture<
     }
 
     [Fact]
-    public void GcRunningDuringPullsNeverBreaksThem()
+    public async Task GcRunningDuringPullsNeverBreaksThem()
     {
-        string name = ImportAndPush($"{Reg}/gcrace:1");
+        string name = ImportAndPush($"{Reg}/gcrace:1", f.UniqueRootfs("gcrace"));
         for (int round = 0; round < 3; round++)
         {
             Ok(D.Vessel("rmi", name));
@@ -170,7 +170,7 @@ public sealed class ImageTransferTests(RegistryDaemonFixture f) : IClassFixture<
             });
             var pull = D.Vessel("pull", "-q", name);
             stop.Cancel();
-            pruner.Wait(TimeSpan.FromSeconds(60));
+            await pruner.WaitAsync(TimeSpan.FromSeconds(60));
             Ok(pull);
             // Complete: every blob is there (save reads them all, verified) and every layer is unpacked.
             Ok(D.Vessel("save", "-o", Path.Combine(f.Dir, "gcrace.tar"), name));

@@ -127,6 +127,18 @@ public sealed class RegistryDaemonFixture : IDisposable
         }
     }
 
+    /// <summary>The busybox rootfs plus one file naming <paramref name="tag"/>: a layer no other test's image shares.</summary>
+    public string UniqueRootfs(string tag)
+    {
+        string tar = Path.Combine(_tmp.Path, $"rootfs-{tag}.tar");
+        File.Copy(RootfsTar, tar, overwrite: true);
+        string extra = _tmp.Sub($"extra-{tag}");
+        Directory.CreateDirectory(Path.Combine(extra, "etc"));
+        File.WriteAllText(Path.Combine(extra, "etc", "vessel-test"), tag + "\n");
+        Check(Binaries.Run("tar", ["-C", extra, "-rf", tar, "./etc/vessel-test"]));
+        return tar;
+    }
+
     private static void Check(Binaries.Result r)
     {
         if (r.Code != 0) throw new InvalidOperationException(r.ToString());
