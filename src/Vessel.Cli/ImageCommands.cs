@@ -128,7 +128,7 @@ internal sealed partial class Commands
                         string label = TransferLabel(e.Action, pull, labels.GetValueOrDefault(e.Item));
                         labels[e.Item] = label;
                         if (!tasks.TryGetValue(e.Item, out ProgressTask? t))
-                            tasks[e.Item] = t = ctx.AddTask("", maxValue: Math.Max(e.Total, 1));
+                            tasks[e.Item] = t = ctx.AddTask(Markup.Escape($"{Human.ShortId(e.Item)}: {label}"), maxValue: Math.Max(e.Total, 1));
                         t.Description = Markup.Escape($"{Human.ShortId(e.Item)}: {label}");
                         if (e.Total > 0) t.MaxValue = e.Total;
                         bool full = e.Action is "done" or "exists" or "mounted" or "complete" or "unpacked";

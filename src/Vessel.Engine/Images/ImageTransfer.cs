@@ -49,7 +49,8 @@ public sealed class ImageTransfer(ContentStore content, ReferenceStore refs, Sna
         string name = image.ToString();
         Descriptor? before = refs.List().FirstOrDefault(r => r.Name == name)?.Target;
         string leaseId = "pull-" + ctx.Id;
-        using StoreLock storeLock = await Task.Run(() => StoreLock.Shared(content.Root), ctx.Cancel);
+        // Not cancellable while it waits: a lock taken after the caller gave up would never be released.
+        using StoreLock storeLock = await Task.Run(() => StoreLock.Shared(content.Root));
         leases.Create(leaseId, LeaseKind.Pull, expiresIn: TimeSpan.FromHours(6), requireExisting: false);
         try
         {
