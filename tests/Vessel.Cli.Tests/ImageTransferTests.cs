@@ -91,6 +91,12 @@ public sealed class ImageTransferTests(RegistryDaemonFixture f) : IClassFixture<
         Ok(digests);
         Assert.Contains(pushed.Digest, digests.Out);
 
+        // Every step told as an event.
+        var ev = D.Vessel("events", "--since", "10m", "--until", "now", "--filter", "type=image", "--filter", $"name={name}", "--format", "json");
+        Ok(ev);
+        var actions = ev.OutLines.Select(l => JsonSerializer.Deserialize(l, ApiJson.Default.EventMessage)!.Action).ToList();
+        foreach (string a in new[] { "import", "push", "untag", "delete", "pull" }) Assert.Contains(a, actions);
+
         // By digest.
         var byDigest = D.Vessel("pull", "-q", $"{Reg}/busybox@{pushed.Digest}");
         Ok(byDigest);
@@ -223,6 +229,14 @@ public sealed class ImageTransferTests(RegistryDaemonFixture f) : IClassFixture<
         FailsWithOneLine(D.Vessel("pull", "UPPER/case"), "invalid reference");
         var save = D.Vessel("save", "nope:1");
         FailsWithOneLine(save, "no such image: nope:1");
+    }
+
+    [Fact]
+    public void VesseldRefusesABadInsecureRegistry()
+    {
+        var r = Binaries.Run(Binaries.Vesseld, ["--insecure-registry", "http://x/y", "--socket", Path.Combine(f.Dir, "never.sock")]);
+        Assert.Equal(125, r.Code);
+        Assert.Contains("--insecure-registry http://x/y: expected HOST[:PORT]", r.Err);
     }
 
     [Fact]
