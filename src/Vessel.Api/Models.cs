@@ -22,6 +22,9 @@ public static class ErrorCodes
     public const string Invalid = "invalid";                  // 400
     public const string MethodNotAllowed = "method_not_allowed"; // 405
     public const string Cancelled = "cancelled";              // operation cancelled
+    public const string Unauthorized = "unauthorized";        // 401: a registry refused the credentials (or wants some)
+    public const string RateLimited = "rate_limited";         // 429: a registry's rate limit
+    public const string Unavailable = "unavailable";          // 502: a registry cannot be reached or answered nonsense
     public const string Internal = "internal";                // 500
 }
 
@@ -95,7 +98,106 @@ public sealed record ImageInspect
 public sealed record TagRequest(string Target);
 
 /// <summary><c>DELETE /v1/images/{name}</c>: names removed, and images whose last name went.</summary>
-public sealed record ImageDeleteResponse(IReadOnlyList<string> Untagged, IReadOnlyList<string> Deleted);
+public sealed record ImageDeleteResponse(IReadOnlyList<string> Untagged, IReadOnlyList<string> Deleted, long? SpaceReclaimed = null);
+
+/// <summary><c>POST /v1/images/pull</c>: <see cref="Name"/> as docker takes it (busybox, host:5000/x:1, x@sha256:…);
+/// <see cref="Platform"/> os/arch[/variant] picked from a multi-arch index (default linux/amd64).</summary>
+public sealed record PullRequest(string Name, string? Platform = null);
+
+/// <summary>Result of a pull operation.</summary>
+public sealed record PullResult
+{
+    /// <summary>The name as stored (normalised: docker.io/library/busybox:latest).</summary>
+    public required string Name { get; init; }
+    /// <summary>Digest of the manifest or index the name points at.</summary>
+    public required string Digest { get; init; }
+    /// <summary>Image id (config digest).</summary>
+    public required string Id { get; init; }
+    public int BlobsDownloaded { get; init; }
+    public long BytesDownloaded { get; init; }
+    /// <summary>The name pointed at this digest already before the pull.</summary>
+    public bool UpToDate { get; init; }
+}
+
+/// <summary><c>POST /v1/images/push</c>: a local name, pushed to the registry its name names.</summary>
+public sealed record PushRequest(string Name);
+
+public sealed record PushResult(string Name, string Digest, long Size);
+
+/// <summary><c>POST /v1/auth/login</c>: verified with the registry, then stored by the daemon.</summary>
+public sealed record LoginRequest(string Server, string Username, string Password);
+
+public sealed record LoginResponse(string Server, string Status);
+
+public sealed record LogoutResponse(string Server, bool Removed);
+
+/// <summary>One row of <c>GET /v1/images/{name}/history</c>, newest first (as docker prints it).</summary>
+public sealed record HistoryItem
+{
+    /// <summary>The image id on the newest row, else null (docker's "&lt;missing&gt;").</summary>
+    public string? Id { get; init; }
+    public DateTimeOffset? Created { get; init; }
+    public string? CreatedBy { get; init; }
+    /// <summary>Compressed size of the layer this step made (0 for an empty layer).</summary>
+    public long Size { get; init; }
+    public string? Comment { get; init; }
+    public bool EmptyLayer { get; init; }
+    public string? Layer { get; init; }
+}
+
+/// <summary><c>POST /v1/images/prune</c> and <c>POST /v1/system/prune</c>.</summary>
+public sealed record PruneResponse
+{
+    public required IReadOnlyList<string> Untagged { get; init; }
+    /// <summary>Images (manifest/index digests) whose last name went.</summary>
+    public required IReadOnlyList<string> Deleted { get; init; }
+    public int BlobsRemoved { get; init; }
+    public int SnapshotsRemoved { get; init; }
+    public long SpaceReclaimed { get; init; }
+}
+
+/// <summary><c>POST /v1/images/load</c> and <c>POST /v1/images/import</c>.</summary>
+public sealed record LoadResult(IReadOnlyList<string> Images, IReadOnlyList<string> Ids);
+
+/// <summary>One image in <c>GET /v1/system/df</c>.</summary>
+public sealed record ImageDiskUsage
+{
+    public required string Id { get; init; }
+    public required string Digest { get; init; }
+    public required IReadOnlyList<string> Names { get; init; }
+    public DateTimeOffset? Created { get; init; }
+    /// <summary>Blobs and unpacked snapshots this image uses.</summary>
+    public long Size { get; init; }
+    /// <summary>The part of <see cref="Size"/> another image uses too.</summary>
+    public long SharedSize { get; init; }
+    /// <summary>What removing this image alone frees.</summary>
+    public long UniqueSize { get; init; }
+    public int Containers { get; init; }
+}
+
+/// <summary><c>GET /v1/system/df</c>.</summary>
+public sealed record DiskUsageResponse
+{
+    public required IReadOnlyList<ImageDiskUsage> Images { get; init; }
+    /// <summary>Distinct bytes of every image (blobs + snapshots, shared ones counted once).</summary>
+    public long ImagesSize { get; init; }
+    /// <summary>Bytes that pruning every image no container uses would free (all of them, until containers exist),
+    /// plus content no image references.</summary>
+    public long ImagesReclaimable { get; init; }
+    public int ActiveImages { get; init; }
+    public int BlobCount { get; init; }
+    public long BlobsSize { get; init; }
+    /// <summary>Blobs no image references (what a prune frees even without -a).</summary>
+    public long UnreferencedSize { get; init; }
+    public int SnapshotCount { get; init; }
+    public long SnapshotsSize { get; init; }
+    public int Containers { get; init; }
+    public long ContainersSize { get; init; }
+    public int Volumes { get; init; }
+    public long VolumesSize { get; init; }
+    /// <summary>What this daemon cannot count yet (containers and volumes are not managed by the daemon yet).</summary>
+    public string? Note { get; init; }
+}
 
 /// <summary><c>POST /v1/images/import-layout</c>: an OCI image layout directory on the daemon's file system.</summary>
 public sealed record ImportLayoutRequest(string Path, string? Name = null);
@@ -171,6 +273,18 @@ public sealed record EventMessage
 [JsonSerializable(typeof(TagRequest))]
 [JsonSerializable(typeof(ImageDeleteResponse))]
 [JsonSerializable(typeof(ImportLayoutRequest))]
+[JsonSerializable(typeof(PullRequest))]
+[JsonSerializable(typeof(PullResult))]
+[JsonSerializable(typeof(PushRequest))]
+[JsonSerializable(typeof(PushResult))]
+[JsonSerializable(typeof(LoginRequest))]
+[JsonSerializable(typeof(LoginResponse))]
+[JsonSerializable(typeof(LogoutResponse))]
+[JsonSerializable(typeof(HistoryItem))]
+[JsonSerializable(typeof(List<HistoryItem>))]
+[JsonSerializable(typeof(PruneResponse))]
+[JsonSerializable(typeof(LoadResult))]
+[JsonSerializable(typeof(DiskUsageResponse))]
 [JsonSerializable(typeof(ImportLayoutResult))]
 [JsonSerializable(typeof(OperationInfo))]
 [JsonSerializable(typeof(List<OperationInfo>))]

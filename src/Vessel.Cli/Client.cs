@@ -103,6 +103,10 @@ internal sealed class Client : IDisposable
         using HttpResponseMessage resp = await Request(method, path, body, HttpCompletionOption.ResponseContentRead, cancel);
     }
 
+    /// <summary>A response whose body the caller streams (save); the caller disposes it.</summary>
+    public Task<HttpResponseMessage> Stream(HttpMethod method, string path, HttpContent? body, CancellationToken cancel) =>
+        Request(method, path, body, HttpCompletionOption.ResponseHeadersRead, cancel);
+
     public static HttpContent Json<T>(T value, JsonTypeInfo<T> type) => JsonContent.Create(value, type);
 
     /// <summary>Reads an NDJSON stream line by line (each line parsed by the caller).</summary>

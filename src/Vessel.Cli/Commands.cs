@@ -34,11 +34,19 @@ internal sealed partial class Commands
         root.Subcommands.Add(Info("info"));
         root.Subcommands.Add(Events());
         root.Subcommands.Add(Images("images"));
+        root.Subcommands.Add(Pull());
+        root.Subcommands.Add(Push());
+        root.Subcommands.Add(Login());
+        root.Subcommands.Add(Logout());
+        root.Subcommands.Add(History());
+        root.Subcommands.Add(Save());
+        root.Subcommands.Add(Load());
+        root.Subcommands.Add(Import());
         root.Subcommands.Add(Tag());
         root.Subcommands.Add(Rmi("rmi"));
         root.Subcommands.Add(ImageGroup());
         root.Subcommands.Add(OperationGroup());
-        root.Subcommands.Add(new Command("system", "Manage Vessel") { Info("info"), Events() });
+        root.Subcommands.Add(new Command("system", "Manage Vessel") { Info("info"), Events(), SystemDf(), Prune("prune", system: true) });
         AddContainerCommands(root);
         return root;
     }
@@ -223,9 +231,10 @@ internal sealed partial class Commands
     {
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only show image IDs" };
         var digests = new Option<bool>("--digests") { Description = "Show digests" };
+        var all = new Option<bool>("--all", "-a") { Description = "Show all images (there are no intermediate images: the same as without)" };
         var format = FormatOption();
         var repo = new Argument<string?>("REPOSITORY[:TAG]") { Arity = ArgumentArity.ZeroOrOne, Description = "Only images of this repository (and tag)" };
-        var cmd = new Command(name, "List images") { quiet, digests, format, repo };
+        var cmd = new Command(name, "List images") { quiet, digests, all, format, repo };
         cmd.SetAction(async (pr, ct) =>
         {
             bool json = Json(pr, format);
@@ -261,7 +270,10 @@ internal sealed partial class Commands
         var rm = Rmi("rm");
         rm.Aliases.Add("remove");
         var tag = Tag();
-        var group = new Command("image", "Manage images") { ls, Inspect(), tag, rm, ImportLayout() };
+        var group = new Command("image", "Manage images")
+        {
+            ls, Inspect(), tag, rm, ImportLayout(), Pull(), Push(), History(), Prune("prune", system: false), Save(), Load(), Import(),
+        };
         return group;
     }
 
@@ -369,7 +381,7 @@ internal sealed partial class Commands
         return cmd;
     }
 
-    private static void Finished(OperationInfo op)
+    internal static void Finished(OperationInfo op)
     {
         if (op.Status == OperationStatus.Succeeded) return;
         throw new CliException(op.Error?.Message is { Length: > 0 } m ? m : $"operation {op.Id} {op.Status}");

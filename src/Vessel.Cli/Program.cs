@@ -25,9 +25,17 @@ internal static class Program
           run         Create and run a new container from an image
           exec        Execute a command in a running container
           ps          List containers
+          pull        Download an image from a registry
+          push        Upload an image to a registry
           images      List images
+          login       Log in to a registry
+          logout      Log out from a registry
           tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
           rmi         Remove one or more images
+          history     Show the history of an image
+          save        Save one or more images to a tar archive
+          load        Load images from a tar archive or STDIN
+          import      Import a rootfs tarball as an image
           events      Get real time events from the daemon
           info        Display system-wide information
           version     Show the Vessel version information

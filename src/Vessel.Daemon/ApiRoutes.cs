@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Vessel.Api;
 using Vessel.Engine;
 using Vessel.Engine.Events;
+using Vessel.Engine.Images;
 using Vessel.Engine.Operations;
 
 namespace Vessel.Daemon;
@@ -38,7 +39,69 @@ internal static class ApiRoutes
 
         // Images. Names contain '/', so the name is a catch-all; "import-layout" is a literal and wins over it.
         app.MapGet("/v1/images", ctx => Write(ctx, 200, engine.Images.List().ToList(), ApiJson.Default.ListImageSummary));
-        app.MapGet("/v1/images/{**name}", ctx => Write(ctx, 200, engine.Images.Inspect(Name(ctx)), ApiJson.Default.ImageInspect));
+        app.MapGet("/v1/images/{**name}", ctx =>
+        {
+            string name = Name(ctx);
+            if (name.EndsWith("/history", StringComparison.Ordinal) && name.Length > 8)
+                return Write(ctx, 200, engine.Transfer.History(name[..^8]), ApiJson.Default.ListHistoryItem);
+            return Write(ctx, 200, engine.Images.Inspect(name), ApiJson.Default.ImageInspect);
+        });
+        app.MapGet("/v1/images/save", async ctx =>
+        {
+            IQueryCollection q = ctx.Request.Query;
+            string format = ImageTransfer.SaveFormat(q["format"].FirstOrDefault());
+            var names = q["names"].SelectMany(v => (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)).ToList();
+            IReadOnlyList<string> stored = engine.Transfer.SaveNames(names);
+            ctx.Response.StatusCode = 200;
+            ctx.Response.ContentType = "application/x-tar";
+            ctx.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+            // The archive writers are synchronous: they write through a stream adapter on a worker thread.
+            await using Stream body = ctx.Response.BodyWriter.AsStream();
+            await Task.Run(() =>
+            {
+                using var sync = new SyncWriteStream(body, ctx.RequestAborted);
+                engine.Transfer.Save(sync, stored, format);
+            }, ctx.RequestAborted);
+        });
+        app.MapPost("/v1/images/pull", async ctx =>
+        {
+            PullRequest req = await Read(ctx, ApiJson.Default.PullRequest);
+            await Accepted(ctx, engine.Transfer.StartPull(engine.Operations, req.Name ?? "", req.Platform));
+        });
+        app.MapPost("/v1/images/push", async ctx =>
+        {
+            PushRequest req = await Read(ctx, ApiJson.Default.PushRequest);
+            await Accepted(ctx, engine.Transfer.StartPush(engine.Operations, req.Name ?? ""));
+        });
+        app.MapPost("/v1/images/prune", ctx =>
+            Write(ctx, 200, engine.Transfer.Prune(Bool(ctx.Request.Query["all"], "all")), ApiJson.Default.PruneResponse));
+        app.MapPost("/v1/images/load", async ctx =>
+        {
+            Unlimited(ctx);
+            LoadResult r = await engine.Transfer.LoadAsync(ctx.Request.Body, ctx.RequestAborted);
+            await Write(ctx, 200, r, ApiJson.Default.LoadResult);
+        });
+        app.MapPost("/v1/images/import", async ctx =>
+        {
+            Unlimited(ctx);
+            IQueryCollection q = ctx.Request.Query;
+            LoadResult r = await engine.Transfer.ImportAsync(ctx.Request.Body, q["name"].FirstOrDefault(),
+                q["changes"].Where(c => !string.IsNullOrEmpty(c)).Select(c => c!).ToList(), q["message"].FirstOrDefault(),
+                q["platform"].FirstOrDefault(), ctx.RequestAborted);
+            await Write(ctx, 200, r, ApiJson.Default.LoadResult);
+        });
+
+        // Registries and the system.
+        app.MapPost("/v1/auth/login", async ctx =>
+        {
+            LoginRequest req = await Read(ctx, ApiJson.Default.LoginRequest);
+            await Write(ctx, 200, await engine.Transfer.LoginAsync(req, ctx.RequestAborted), ApiJson.Default.LoginResponse);
+        });
+        app.MapDelete("/v1/auth/{**registry}", ctx =>
+            Write(ctx, 200, engine.Transfer.Logout(Uri.UnescapeDataString(ctx.Request.RouteValues["registry"] as string ?? "")), ApiJson.Default.LogoutResponse));
+        app.MapGet("/v1/system/df", ctx => Write(ctx, 200, engine.Transfer.DiskUsage(), ApiJson.Default.DiskUsageResponse));
+        app.MapPost("/v1/system/prune", ctx =>
+            Write(ctx, 200, engine.Transfer.Prune(Bool(ctx.Request.Query["all"], "all"), "system"), ApiJson.Default.PruneResponse));
         app.MapPost("/v1/images/{**name}", async ctx =>
         {
             string name = Name(ctx);
@@ -50,7 +113,7 @@ internal static class ApiRoutes
             ctx.Response.StatusCode = 204;
         });
         app.MapDelete("/v1/images/{**name}", ctx =>
-            Write(ctx, 200, engine.Images.Remove(Name(ctx), Bool(ctx.Request.Query["force"], "force")), ApiJson.Default.ImageDeleteResponse));
+            Write(ctx, 200, engine.Transfer.Remove(Name(ctx), Bool(ctx.Request.Query["force"], "force")), ApiJson.Default.ImageDeleteResponse));
         app.MapPost("/v1/images/import-layout", async ctx =>
         {
             ImportLayoutRequest req = await Read(ctx, ApiJson.Default.ImportLayoutRequest);
@@ -89,6 +152,12 @@ internal static class ApiRoutes
 
     private static string Name(HttpContext ctx) =>
         Uri.UnescapeDataString(ctx.Request.RouteValues["name"] as string ?? throw EngineException.Invalid("image name is missing"));
+
+    /// <summary>Archives and rootfs tarballs are as large as they are (Kestrel's default limit is 30 MB).</summary>
+    private static void Unlimited(HttpContext ctx)
+    {
+        if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } f) f.MaxRequestBodySize = null;
+    }
 
     private static string Id(HttpContext ctx) => ctx.Request.RouteValues["id"] as string ?? "";
 
@@ -204,6 +273,9 @@ internal sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddlew
         ErrorCodes.NotFound => 404,
         ErrorCodes.Conflict or ErrorCodes.Cancelled => 409,
         ErrorCodes.Invalid => 400,
+        ErrorCodes.Unauthorized => 401,
+        ErrorCodes.RateLimited => 429,
+        ErrorCodes.Unavailable => 502,
         ErrorCodes.MethodNotAllowed => 405,
         _ => 500,
     };
@@ -215,4 +287,20 @@ internal sealed class ErrorMiddleware(RequestDelegate next, ILogger<ErrorMiddlew
     }
 
     private static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ").Trim() is { Length: > 0 } m ? m : e.GetType().Name;
+}
+
+/// <summary>Lets a synchronous writer (the archive writers) write to an async response body from a worker thread.</summary>
+internal sealed class SyncWriteStream(Stream inner, CancellationToken cancel) : Stream
+{
+    public override void Write(byte[] buffer, int offset, int count) => inner.WriteAsync(buffer.AsMemory(offset, count), cancel).AsTask().GetAwaiter().GetResult();
+    public override void Write(ReadOnlySpan<byte> buffer) => inner.WriteAsync(buffer.ToArray(), cancel).AsTask().GetAwaiter().GetResult();
+    public override void Flush() => inner.FlushAsync(cancel).GetAwaiter().GetResult();
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
 }

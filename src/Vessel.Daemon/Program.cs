@@ -7,7 +7,8 @@ using Vessel.Engine;
 
 namespace Vessel.Daemon
 {
-    internal sealed record DaemonOptions(string Socket, string Root, string RunRoot, string? Group, bool Debug);
+    internal sealed record DaemonOptions(string Socket, string Root, string RunRoot, string? Group, bool Debug,
+        IReadOnlyList<string> InsecureRegistries, string? AuthFile);
 
     internal static class Daemon
     {
@@ -21,6 +22,11 @@ namespace Vessel.Daemon
                   --group NAME      group that may use the socket (mode 0660, owned by root:NAME)
                   --root DIR        state directory (default /var/lib/vessel)
                   --run-root DIR    runtime state directory (default /run/vessel)
+                  --insecure-registry HOST[:PORT]
+                                    reach this registry over plain HTTP (repeatable; registries
+                                    on 127.0.0.0/8, ::1 and localhost always are)
+                  --auth-file PATH  registry credentials kept by login (docker config.json format;
+                                    default /root/.config/vessel/auth.json)
               -D, --debug           log every request
               -v, --version         print the version and exit
               -h, --help            print this help
@@ -59,8 +65,9 @@ namespace Vessel.Daemon
         private static DaemonOptions? Parse(string[] args)
         {
             string socket = ApiInfo.DefaultSocket, root = ApiInfo.DefaultRoot, runRoot = ApiInfo.DefaultRunRoot;
-            string? group = null;
+            string? group = null, authFile = null;
             bool debug = false;
+            var insecure = new List<string>();
             for (int i = 0; i < args.Length; i++)
             {
                 string a = args[i];
@@ -74,6 +81,13 @@ namespace Vessel.Daemon
                     case "--group": group = Value(); break;
                     case "--root": root = Value(); break;
                     case "--run-root": runRoot = Value(); break;
+                    case "--insecure-registry":
+                        string reg = Value();
+                        if (reg.Length == 0 || reg.Contains('/') || reg.Any(char.IsWhiteSpace))
+                            throw new ArgumentException($"--insecure-registry {reg}: expected HOST[:PORT]");
+                        insecure.Add(reg);
+                        break;
+                    case "--auth-file": authFile = Path.GetFullPath(Value()); break;
                     case "-D" or "--debug": debug = true; break;
                     case "-h" or "--help": Console.WriteLine(Usage); return null;
                     case "-v" or "--version": Console.WriteLine($"vesseld version {ApiInfo.Version}, API {ApiInfo.ApiVersion}"); return null;
@@ -82,7 +96,7 @@ namespace Vessel.Daemon
                 if (a is "--socket" or "--root" or "--run-root" && string.IsNullOrEmpty(a == "--socket" ? socket : a == "--root" ? root : runRoot))
                     throw new ArgumentException($"{a} needs a non-empty path");
             }
-            return new DaemonOptions(Path.GetFullPath(socket), Path.GetFullPath(root), Path.GetFullPath(runRoot), group, debug);
+            return new DaemonOptions(Path.GetFullPath(socket), Path.GetFullPath(root), Path.GetFullPath(runRoot), group, debug, insecure, authFile);
         }
 
         private static async Task<int> Run(DaemonOptions o)
@@ -114,6 +128,7 @@ namespace Vessel.Daemon
             await using VesselEngine engine = VesselEngine.Open(new EngineOptions
             {
                 Root = o.Root, RunRoot = o.RunRoot, Socket = o.Socket, Log = m => log.LogInformation("{Message}", m),
+                InsecureRegistries = o.InsecureRegistries, AuthFile = o.AuthFile,
             });
 
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = o.RunRoot });

@@ -7,6 +7,9 @@ using Vessel.Engine.Images;
 using Vessel.Engine.Operations;
 using Vessel.Engine.State;
 using Vessel.Images.Content;
+using Vessel.Images.Gc;
+using Vessel.Images.Registry;
+using Vessel.Images.Snapshots;
 using Vessel.Runtime.Cgroups;
 
 namespace Vessel.Engine;
@@ -21,6 +24,10 @@ public sealed record EngineOptions
     public string Socket { get; init; } = ApiInfo.DefaultSocket;
     /// <summary>One line per event worth logging.</summary>
     public Action<string>? Log { get; init; }
+    /// <summary>Registries (host[:port]) reached over plain HTTP although not on loopback (loopback always is).</summary>
+    public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
+    /// <summary>Where <c>login</c> keeps credentials (docker's config.json format); null: CredentialStore.DefaultPath.</summary>
+    public string? AuthFile { get; init; }
 }
 
 /// <summary>The composition root: owns the paths, the services and their lifetime. Data flows API → Engine →
@@ -34,6 +41,9 @@ public sealed class Engine : IAsyncDisposable
     public ContentStore Content { get; }
     public ReferenceStore Refs { get; }
     public ImageService Images { get; }
+    public SnapshotStore Snapshots { get; }
+    public LeaseStore Leases { get; }
+    public ImageTransfer Transfer { get; }
     public ContainerService Containers { get; }
     private readonly Lazy<RuntimeInfo> _runtime;
 
@@ -46,7 +56,17 @@ public sealed class Engine : IAsyncDisposable
         Content = new ContentStore(options.Root);
         Refs = new ReferenceStore(Content);
         Images = new ImageService(Content, Refs, Events);
+        Snapshots = new SnapshotStore(options.Root);
+        Leases = new LeaseStore(Content, Snapshots);
+        var registry = new RegistryOptions
+        {
+            InsecureRegistries = options.InsecureRegistries,
+            Credentials = new CredentialStore(options.AuthFile),
+            UserAgent = $"vessel/{ApiInfo.Version}",
+        };
+        Transfer = new ImageTransfer(Content, Refs, Snapshots, Leases, Images, Events, registry, options.Log);
         Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, options.Log);
+        Transfer.ContainerUsage = Containers.Usage;
         _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
     }
 

@@ -73,6 +73,27 @@ public sealed class ContainerTests(BusyboxFixture f) : IClassFixture<BusyboxFixt
     private static void Ok(Binaries.Result r) => Assert.True(r.Code == 0, r.ToString());
 
     [Fact]
+    public void ImagesThatContainersUseAreKeptByRmiPruneAndCountedByDf()
+    {
+        var create = D.Vessel("create", "--name", "image-user", Image, "true");
+        Ok(create);
+        try
+        {
+            var rmi = D.Vessel("rmi", Image);
+            Assert.True(rmi.Code == 125 && rmi.Err.Contains("image-user"), rmi.ToString());
+            Ok(D.Vessel("image", "prune", "-a", "-f"));
+            Assert.Contains(Image.Split(':')[0], D.Vessel("images").Out); // prune -a kept it
+            var df = D.Vessel("system", "df", "--format", "json");
+            Ok(df);
+            Assert.Matches("\"containers\":\\s*[1-9]", df.Out);
+        }
+        finally
+        {
+            D.Vessel("rm", "-f", "image-user");
+        }
+    }
+
+    [Fact]
     public void RunRmEchoPrintsAndLeavesNothing()
     {
         var r = D.Vessel("run", "--rm", Image, "echo", "hi");

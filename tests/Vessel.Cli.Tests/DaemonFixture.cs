@@ -97,13 +97,16 @@ public sealed class DaemonFixture : IDisposable
     public string Host => "unix://" + Socket;
     public Process Process { get; }
 
-    public DaemonFixture()
+    public DaemonFixture() : this([]) { }
+
+    /// <param name="extraArgs">More vesseld flags (e.g. --auth-file, --insecure-registry).</param>
+    internal DaemonFixture(IEnumerable<string> extraArgs)
     {
         Socket = Path.Combine(Tmp.Path, "vessel.sock");
         Root = Path.Combine(Tmp.Path, "root");
         RunRoot = Path.Combine(Tmp.Path, "run");
         var psi = new ProcessStartInfo(Binaries.Vesseld) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string a in new[] { "--socket", Socket, "--root", Root, "--run-root", RunRoot }) psi.ArgumentList.Add(a);
+        foreach (string a in new[] { "--socket", Socket, "--root", Root, "--run-root", RunRoot }.Concat(extraArgs)) psi.ArgumentList.Add(a);
         Process = Process.Start(psi)!;
         Process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (Log) Log.Add(e.Data); };
         Process.BeginErrorReadLine();

@@ -409,6 +409,13 @@ public sealed partial class ContainerService : IDisposable
         }
     }
 
+    /// <summary>Every container, running or not, with the image it was made from (manifest target digest) and
+    /// its directory (writable layer, logs): what prune, rmi and system df must account for.</summary>
+    public IReadOnlyList<(string Id, string Name, string ImageTarget, string Dir)> Usage()
+    {
+        lock (_lock) return _all.Values.Select(c => (c.Id, c.Name, c.Config.ImageTarget, Path.Combine(Dir, c.Id))).ToList();
+    }
+
     public IReadOnlyList<ContainerSummary> List(bool all)
     {
         List<ContainerRecord> list;

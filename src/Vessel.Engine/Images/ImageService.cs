@@ -25,6 +25,8 @@ public sealed class ImageService(ContentStore content, ReferenceStore refs, Even
         {
             Details d = Describe(r.Name, r.Target);
             (string repo, string? tag) = SplitName(r.Name);
+            // Load and import name an image without a name by its id: listed as <none>, like docker's dangling images.
+            if (ImageTransfer.IsIdName(r.Name)) (repo, tag) = ("<none>", null);
             list.Add(new ImageSummary
             {
                 Name = r.Name, Repository = repo, Tag = tag, Id = d.Id, Digest = r.Target.Digest.ToString(),
@@ -167,6 +169,9 @@ public sealed class ImageService(ContentStore content, ReferenceStore refs, Even
         if (string.IsNullOrWhiteSpace(name)) throw EngineException.Invalid("image name is empty");
         IReadOnlyList<ImageReference> all = refs.List();
         ImageReference? exact = all.FirstOrDefault(r => r.Name == name) ?? all.FirstOrDefault(r => r.Name == WithDefaultTag(name));
+        // What pull stores: the normalised reference (busybox → docker.io/library/busybox:latest).
+        if (exact is null && Vessel.Images.References.ImageRef.TryParse(name, out var parsed, out _))
+            exact = all.FirstOrDefault(r => r.Name == parsed.ToString());
         if (exact is not null) return [exact];
         byName = false;
         string hex = name.StartsWith("sha256:", StringComparison.Ordinal) ? name[7..] : name;
