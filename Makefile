@@ -31,6 +31,7 @@ test: setup build
 
 bench: setup build
 	@bench/run.sh
+	@bench/images.sh
 
 clean:
 	rm -rf $(BIN) .cache/publish

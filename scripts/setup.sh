@@ -11,6 +11,7 @@ packages=(
   apache2-utils             # htpasswd -B for the registry basic-auth test
   runc crun                 # peers: conformance comparisons and bench/
   hyperfine                 # bench/
+  debootstrap umoci         # bench/images.sh: the Debian minbase fixture (tests/fixtures/debian-minbase.sh) and the umoci peer
 )
 missing=()
 for p in "${packages[@]}"; do
