@@ -124,6 +124,23 @@ public sealed class ExtractionPipelineTests : IDisposable
     }
 
     [Fact]
+    public void HardLinksAcrossMoreDirectoriesThanTheFdCacheHolds()
+    {
+        // Each link needs two directory fds (its parent and the source's); filling the cache must never close
+        // one of them mid-entry (a reused fd number would put the link into the wrong directory).
+        var b = new TarBuilder();
+        for (int d = 0; d < 600; d++) b.Dir($"d{d}/").File($"d{d}/f", $"{d}");
+        for (int d = 0; d < 600; d++) b.HardLink($"d{d}/h", $"d{(d + 300) % 600}/f");
+        string target = _tmp.Sub("links");
+        LayerExtractor.Extract(new MemoryStream(b.Build()), target, "t:1");
+        for (int d = 0; d < 600; d++)
+        {
+            Assert.Equal(Fs.Lstat(Path.Combine(target, $"d{(d + 300) % 600}/f")).Ino, Fs.Lstat(Path.Combine(target, $"d{d}/h")).Ino);
+            Assert.Equal(2, Directory.GetFileSystemEntries(Path.Combine(target, $"d{d}")).Length); // f and h
+        }
+    }
+
+    [Fact]
     public void CorruptGzipFailsAtTheEntryItHitsWithoutHanging()
     {
         var b = new TarBuilder();

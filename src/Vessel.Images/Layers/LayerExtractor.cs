@@ -153,6 +153,7 @@ public static class LayerExtractor
             string name = entry.Name;
             if (entry.EntryType == TarEntryType.GlobalExtendedAttributes) return;
             string[] comps = Normalize(name, name, "name");
+            TrimDirs(); // no fd of the cache is in use between entries
             if (rec.GnuSparse || entry.EntryType == TarEntryType.SparseFile)
                 throw Fail(name, "is a GNU sparse file, which is not supported in layers");
 
@@ -277,11 +278,17 @@ public static class LayerExtractor
             return fd;
         }
 
+        // Never evicts: a caller may hold fds from this cache (a hard link uses two). The size is capped
+        // between entries instead (TrimDirs).
         private void CacheDir(string key, int fd)
         {
-            if (_dirs.Count >= MaxCachedDirs) CloseDirs();
             if (_dirs.Remove(key, out int old)) Libc.close(old);
             _dirs[key] = fd;
+        }
+
+        private void TrimDirs()
+        {
+            if (_dirs.Count >= MaxCachedDirs) CloseDirs();
         }
 
         private void CloseDirs()
@@ -485,6 +492,7 @@ public static class LayerExtractor
                     try { SetTimes(fd, null, mtime); } finally { Libc.close(fd); }
                     continue;
                 }
+                TrimDirs();
                 int parent = Dir(comps, comps.Length - 1, create: false);
                 if (parent < 0) continue; // removed by a later entry
                 if (FsOps.TryStat(parent, comps[^1], out Libc.Statx st) && st.IsDirectory)
