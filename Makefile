@@ -43,6 +43,7 @@ test: setup build
 bench: setup build
 	@bench/integrations.sh
 	@bench/run.sh
+	@bench/images.sh
 
 clean:
 	rm -rf $(BIN) .cache/publish

@@ -110,3 +110,4 @@ print(f"Versions: {ver(['containerd','--version'])}; {ver(['podman','--version']
 print("crun runs through a wrapper that unshares a mount namespace and unmounts the hybrid cgroup2 mount (crun 1.8 refuses the hybrid layout); that costs it a few ms.")
 PY
 cat "$out"
+bench/assemble.sh

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks Vessel against its peers in the same run and writes docs/benchmarks.md with ratios of medians.
+# Benchmarks vessel-runc against its peers in the same run and writes docs/benchmarks/runtime.md (a section of
+# docs/benchmarks.md, reassembled by bench/assemble.sh) with ratios of medians.
 # Needs root, hyperfine, runc and crun (scripts/setup.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,8 @@ work=$(mktemp -d /tmp/vessel-bench.XXXXXX)
 # runc and crun remove only the leaf of cgroupsPath; the bench removes the /vessel-bench parents they leave.
 cleanup() { find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -depth -type d -path '*/vessel-bench*' -exec rmdir {} \; 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-out=docs/benchmarks.md
+out=docs/benchmarks/runtime.md
+mkdir -p docs/benchmarks
 
 tests/fixtures/busybox-rootfs.sh "$work/bundle/rootfs"
 bin/vessel-runc spec --bundle "$work/bundle"
@@ -41,23 +43,16 @@ v = med["vessel-runc"]
 def ver(cmd):
     try: return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
     except Exception: return "?"
-print("# Benchmarks\n")
+print(f"## Runtime: `run` of `/bin/true`\n")
 print(f"Written by `make bench` on {datetime.date.today()} ({platform.node()}, {subprocess.run(['nproc'],capture_output=True,text=True).stdout.strip()} cores, kernel {platform.release()}). "
       "Every peer runs in the same invocation on the same bundle; numbers are wall-clock times measured by hyperfine, "
       "and the ratio column is peer median / vessel-runc median (above 1 means Vessel is faster).\n")
-print(f"## `run` of `/bin/true` (busybox bundle, new pid/net/ipc/uts/mount/cgroup namespaces, {sys.argv[2]} runs)\n")
+print(f"Busybox bundle, new pid/net/ipc/uts/mount/cgroup namespaces, {sys.argv[2]} runs:\n")
 print("| runtime | median (ms) | mean (ms) | peer ÷ vessel-runc |\n|---|---|---|---|")
 for name in ["vessel-runc", "crun", "runc"]:
     print(f"| {name} | {med[name]:.1f} | {mean[name]:.1f} | {med[name]/v:.2f} |")
 print(f"\nVersions: {ver(['runc','--version'])}; {ver(['crun','--version'])}.")
 print("crun runs inside `unshare -m` with the hybrid cgroup2 mount unmounted (crun 1.8 refuses the hybrid layout); the `sh` and `unshare` it needs for that cost it about 1–2 ms.")
-# Other bench scripts write their own sections as docs/benchmarks/*.md; link every one (this file is rewritten each run).
-import glob, os
-more = sorted(glob.glob("docs/benchmarks/*.md"))
-if more:
-    print("\n## More\n")
-    for f in more:
-        title = open(f).readline().lstrip("# ").strip() or os.path.basename(f)
-        print(f"- [{title}](benchmarks/{os.path.basename(f)})")
 PY
+bench/assemble.sh
 cat "$out"

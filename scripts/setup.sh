@@ -13,6 +13,7 @@ packages=(
   runc crun                 # peers: conformance comparisons and bench/
   containerd podman         # engine integration tests (tests/Vessel.Integration.Tests) and bench/integrations.sh: vessel-runc under the real callers
   hyperfine                 # bench/
+  debootstrap umoci         # bench/images.sh: the Debian minbase fixture (tests/fixtures/debian-minbase.sh) and the umoci peer
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -16,8 +16,11 @@ internal sealed class UnsafePathException(string reason) : Exception(reason);
 /// ".", ".." or "/"), and every directory is reached from the root fd one component at a time with
 /// O_NOFOLLOW (or one openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS call), so nothing is ever resolved
 /// through a symlink, whatever the layer planted.</summary>
-internal static class FsOps
+internal static partial class FsOps
 {
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    public static unsafe partial nint Write(int fd, byte* buf, nuint count);
+
     private static bool s_noOpenat2;
 
     /// <summary>Opens (O_PATH) the directory at <paramref name="comps"/>[0..count) under <paramref name="rootFd"/>.

@@ -55,21 +55,38 @@ public static class LayerExtractor
         private readonly List<string> _warnings = [];
         private string? _current;
         private long _bytes;
+        // One copy buffer for all file data (a fresh 128 KiB array per file kept the GC busy).
+        private readonly byte[] _copyBuf = new byte[256 * 1024];
+        // Directory fds by path ("" = the root, "a/b" = comps joined), each opened beneath the root without
+        // following symlinks (FsOps.OpenDir) or by O_NOFOLLOW from such a parent. A path keeps naming the same
+        // directory until something is removed, so every removal (replacing an existing entry, whiteouts) drops
+        // the whole cache first; creating entries never changes what an existing path names.
+        private readonly Dictionary<string, int> _dirs = new(StringComparer.Ordinal);
+        private const int MaxCachedDirs = 256;
 
         private LayerException Fail(string? entry, string reason, Exception? inner = null) =>
             new(image, layerId, entry, reason, inner);
 
         public LayerExtractResult Execute(Stream layer)
         {
+            // Big reads from the blob (the decompressors ask for 8 KiB at a time).
+            var input = new BufferedStream(layer, 256 * 1024);
             Stream tarStream;
             LayerCompression compression;
             try
             {
-                tarStream = Decompression.Open(layer, out compression);
+                tarStream = Decompression.Open(input, out compression);
             }
             catch (InvalidDataException e) { throw Fail(null, e.Message, e); }
 
-            using var guard = new TarGuardStream(tarStream, _limits, (entry, reason) => Fail(entry, reason));
+            // Compressed layers decompress on a second thread, ahead of the extraction (see ReadAheadStream): the
+            // consumer sees the same bytes and the same errors at the same positions. At the end of the
+            // decompressed stream that thread also drains what the decompressor did not need (gzip trailer,
+            // padding), so a verifying source stream reaches its end and checks the blob digest.
+            ReadAheadStream? ahead = compression != LayerCompression.None && Environment.ProcessorCount > 1
+                ? new ReadAheadStream(tarStream, () => input.CopyTo(Stream.Null))
+                : null;
+            var guard = new TarGuardStream(ahead ?? tarStream, _limits, (entry, reason) => Fail(entry, reason));
             Digest diffId;
             try
             {
@@ -87,9 +104,8 @@ public static class LayerExtractor
                 _current = null;
                 ApplyDirTimes();
                 diffId = guard.Finish();
-                // Drain what the decompressor did not need (gzip trailer, padding) so a verifying
-                // source stream reaches its end and checks the blob digest.
-                layer.CopyTo(Stream.Null);
+                // Without read-ahead the drain happens here (with it, it already did, before the stream's end).
+                input.CopyTo(Stream.Null);
             }
             catch (LayerException) { throw; }
             catch (UnsafePathException e) { throw Fail(_current, e.Message, e); }
@@ -103,6 +119,9 @@ public static class LayerExtractor
             }
             finally
             {
+                CloseDirs();
+                guard.Dispose();
+                ahead?.Dispose(); // stops and joins the read-ahead thread before the streams under it go away
                 tarStream.Dispose();
             }
             return new LayerExtractResult(diffId, compression, guard.Entries, _bytes, _warnings);
@@ -134,6 +153,7 @@ public static class LayerExtractor
             string name = entry.Name;
             if (entry.EntryType == TarEntryType.GlobalExtendedAttributes) return;
             string[] comps = Normalize(name, name, "name");
+            TrimDirs(); // no fd of the cache is in use between entries
             if (rec.GnuSparse || entry.EntryType == TarEntryType.SparseFile)
                 throw Fail(name, "is a GNU sparse file, which is not supported in layers");
 
@@ -167,106 +187,186 @@ public static class LayerExtractor
 
             string path = string.Join('/', comps);
             string leaf = comps[^1];
-            int parent = FsOps.OpenDir(rootFd, comps, comps.Length - 1, create: true, OnImplicitDir);
-            try
+            // The parent is cached (not closed here); see _dirs. Creation is tried first: an entry that
+            // already exists (EEXIST; O_EXCL also refuses a symlink there) is removed and created again,
+            // except a directory over a directory, which is kept.
+            int parent = Dir(comps, comps.Length - 1, create: true);
+            switch (entry.EntryType)
             {
-                bool exists = FsOps.TryStat(parent, leaf, out Libc.Statx st);
-                if (exists && !(entry.EntryType == TarEntryType.Directory && st.IsDirectory))
-                {
-                    FsOps.RemoveAll(parent, leaf);
-                    exists = false;
-                }
-                switch (entry.EntryType)
-                {
-                    case TarEntryType.Directory:
-                        if (!exists) FsOps.CheckZero(Libc.mkdirat(parent, leaf, 0x1c0 /* 0700 until chmod */), "mkdir");
-                        int dfd = FsOps.Check(Libc.openat(parent, leaf, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW), "open directory");
-                        try { ApplyMetadata(entry, rec, dfd, null); }
-                        finally { Libc.close(dfd); }
-                        _dirTimes.Add((comps, entry.ModificationTime));
-                        _created[path] = true;
-                        return;
-
-                    case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                        WriteFile(entry, rec, parent, leaf);
-                        break;
-
-                    case TarEntryType.SymbolicLink:
-                        string target = entry.LinkName;
-                        if (target.Length == 0) throw Fail(name, "is a symbolic link with an empty target");
-                        if (Encoding.UTF8.GetByteCount(target) > _limits.MaxNameLength)
-                            throw Fail(name, $"has a link target of {Encoding.UTF8.GetByteCount(target)} bytes, more than the limit of {_limits.MaxNameLength}");
-                        if (target.Contains('\0')) throw Fail(name, "has a NUL byte in its link target");
-                        FsOps.CheckZero(Libc.symlinkat(target, parent, leaf), "symlink");
-                        ApplyMetadataAt(entry, rec, parent, leaf, chmod: false);
-                        break;
-
-                    case TarEntryType.HardLink:
-                        HardLink(entry, parent, leaf);
-                        break;
-
-                    case TarEntryType.CharacterDevice or TarEntryType.BlockDevice or TarEntryType.Fifo:
-                        uint kind = entry.EntryType switch
+                case TarEntryType.Directory:
+                    if (Libc.mkdirat(parent, leaf, 0x1c0 /* 0700 until chmod */) != 0)
+                    {
+                        int e = Libc.Errno;
+                        if (e != Libc.EEXIST) throw new ErrnoException("mkdir", e);
+                        if (!(FsOps.TryStat(parent, leaf, out Libc.Statx st) && st.IsDirectory))
                         {
-                            TarEntryType.CharacterDevice => Libc.S_IFCHR,
-                            TarEntryType.BlockDevice => Libc.S_IFBLK,
-                            _ => Libc.S_IFIFO,
-                        };
-                        var posix = (PosixTarEntry)entry;
-                        ulong dev = kind == Libc.S_IFIFO ? 0 : Libc.MakeDev((uint)posix.DeviceMajor, (uint)posix.DeviceMinor);
+                            parent = Replace(comps);
+                            FsOps.CheckZero(Libc.mkdirat(parent, leaf, 0x1c0), "mkdir");
+                        }
+                    }
+                    int dfd = FsOps.Check(Libc.openat(parent, leaf, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW), "open directory");
+                    try { ApplyMetadata(entry, rec, dfd, null); }
+                    catch { Libc.close(dfd); throw; }
+                    // Its children come next: keep the fd as their parent (opened O_NOFOLLOW from a safe parent).
+                    CacheDir(path, dfd);
+                    _dirTimes.Add((comps, entry.ModificationTime));
+                    _created[path] = true;
+                    return;
+
+                case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
+                    const int createFlags = Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC;
+                    int fd = Libc.openat(parent, leaf, createFlags, 0x180);
+                    if (fd < 0 && Libc.Errno == Libc.EEXIST)
+                    {
+                        parent = Replace(comps);
+                        fd = Libc.openat(parent, leaf, createFlags, 0x180);
+                    }
+                    WriteFile(entry, rec, FsOps.Check(fd, "create file"));
+                    break;
+
+                case TarEntryType.SymbolicLink:
+                    string target = entry.LinkName;
+                    if (target.Length == 0) throw Fail(name, "is a symbolic link with an empty target");
+                    if (Encoding.UTF8.GetByteCount(target) > _limits.MaxNameLength)
+                        throw Fail(name, $"has a link target of {Encoding.UTF8.GetByteCount(target)} bytes, more than the limit of {_limits.MaxNameLength}");
+                    if (target.Contains('\0')) throw Fail(name, "has a NUL byte in its link target");
+                    if (Libc.symlinkat(target, parent, leaf) != 0)
+                    {
+                        int e = Libc.Errno;
+                        if (e != Libc.EEXIST) throw new ErrnoException("symlink", e);
+                        parent = Replace(comps);
+                        FsOps.CheckZero(Libc.symlinkat(target, parent, leaf), "symlink");
+                    }
+                    ApplyMetadataAt(entry, rec, parent, leaf, chmod: false);
+                    break;
+
+                case TarEntryType.HardLink:
+                    HardLink(entry, comps, parent, leaf);
+                    break;
+
+                case TarEntryType.CharacterDevice or TarEntryType.BlockDevice or TarEntryType.Fifo:
+                    uint kind = entry.EntryType switch
+                    {
+                        TarEntryType.CharacterDevice => Libc.S_IFCHR,
+                        TarEntryType.BlockDevice => Libc.S_IFBLK,
+                        _ => Libc.S_IFIFO,
+                    };
+                    var posix = (PosixTarEntry)entry;
+                    ulong dev = kind == Libc.S_IFIFO ? 0 : Libc.MakeDev((uint)posix.DeviceMajor, (uint)posix.DeviceMinor);
+                    if (Libc.mknodat(parent, leaf, kind | 0x180, dev) != 0)
+                    {
+                        int e = Libc.Errno;
+                        if (e != Libc.EEXIST) throw new ErrnoException("mknod", e);
+                        parent = Replace(comps);
                         FsOps.CheckZero(Libc.mknodat(parent, leaf, kind | 0x180, dev), "mknod");
-                        ApplyMetadataAt(entry, rec, parent, leaf, chmod: true);
-                        break;
-                }
-                _created[path] = false;
+                    }
+                    ApplyMetadataAt(entry, rec, parent, leaf, chmod: true);
+                    break;
             }
-            finally
-            {
-                Libc.close(parent);
-            }
+            _created[path] = false;
+        }
+
+        /// <summary>The directory fd for comps[0..count), from the cache or opened beneath the root (FsOps.OpenDir:
+        /// openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS or the O_NOFOLLOW walk). Owned by the cache: not to be
+        /// closed by the caller. -1 when missing and create is false.</summary>
+        private int Dir(string[] comps, int count, bool create)
+        {
+            string key = count == 0 ? "" : count == 1 ? comps[0] : string.Join('/', comps, 0, count);
+            if (_dirs.TryGetValue(key, out int fd)) return fd;
+            fd = FsOps.OpenDir(rootFd, comps, count, create, OnImplicitDir);
+            if (fd >= 0) CacheDir(key, fd);
+            return fd;
+        }
+
+        // Never evicts: a caller may hold fds from this cache (a hard link uses two). The size is capped
+        // between entries instead (TrimDirs).
+        private void CacheDir(string key, int fd)
+        {
+            if (_dirs.Remove(key, out int old)) Libc.close(old);
+            _dirs[key] = fd;
+        }
+
+        private void TrimDirs()
+        {
+            if (_dirs.Count >= MaxCachedDirs) CloseDirs();
+        }
+
+        private void CloseDirs()
+        {
+            foreach (int fd in _dirs.Values) Libc.close(fd);
+            _dirs.Clear();
+        }
+
+        /// <summary>Removes the existing entry at comps (whatever it is, nothing followed) and returns the parent
+        /// fd to create the new one in. Every cached directory fd is dropped first: the removal may take away a
+        /// directory the cache names.</summary>
+        private int Replace(string[] comps)
+        {
+            CloseDirs();
+            int parent = Dir(comps, comps.Length - 1, create: true);
+            FsOps.RemoveAll(parent, comps[^1]);
+            return parent;
         }
 
         private void OnImplicitDir(string path) => _created[path] = true;
 
-        private void WriteFile(TarEntry entry, TarHeaderRecord rec, int parent, string leaf)
+        private unsafe void WriteFile(TarEntry entry, TarHeaderRecord rec, int fd)
         {
-            int fd = FsOps.Check(Libc.openat(parent, leaf, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW, 0x180), "create file");
-            using var handle = new SafeFileHandle(fd, ownsHandle: true);
-            if (entry.DataStream is Stream data)
+            try
             {
-                byte[] buf = new byte[128 * 1024];
-                long written = 0;
-                int n;
-                while ((n = data.Read(buf)) > 0)
+                if (entry.DataStream is Stream data)
                 {
-                    if (written + n > rec.Size) throw Fail(entry.Name, "has more data than its header declares");
-                    RandomAccess.Write(handle, buf.AsSpan(0, n), written);
-                    written += n;
+                    byte[] buf = _copyBuf;
+                    long written = 0;
+                    int n;
+                    while ((n = data.Read(buf)) > 0)
+                    {
+                        if (written + n > rec.Size) throw Fail(entry.Name, "has more data than its header declares");
+                        fixed (byte* p = buf)
+                        {
+                            for (int off = 0; off < n;)
+                            {
+                                nint w = FsOps.Write(fd, p + off, (nuint)(n - off));
+                                if (w < 0)
+                                {
+                                    int e = Libc.Errno;
+                                    if (e == Libc.EINTR) continue;
+                                    throw new ErrnoException("write", e);
+                                }
+                                if (w == 0) throw new ErrnoException("write", 28 /* ENOSPC */);
+                                off += (int)w;
+                            }
+                        }
+                        written += n;
+                    }
+                    _bytes += written;
                 }
-                _bytes += written;
+                ApplyMetadata(entry, rec, fd, null);
             }
-            ApplyMetadata(entry, rec, fd, null);
+            finally { Libc.close(fd); }
         }
 
-        private void HardLink(TarEntry entry, int parent, string leaf)
+        private void HardLink(TarEntry entry, string[] comps, int parent, string leaf)
         {
             string[] target = Normalize(entry.LinkName, entry.Name, "link target");
             string targetPath = string.Join('/', target);
             if (target.Length == 0 || !_created.TryGetValue(targetPath, out bool isDir) || isDir)
                 throw Fail(entry.Name, $"is a hard link to {LayerException.Quote(entry.LinkName)}, which is not an earlier file of this layer");
-            int srcParent = FsOps.OpenDir(rootFd, target, target.Length - 1, create: false);
+            int srcParent = Dir(target, target.Length - 1, create: false);
+            // flags 0: the source is linked as is, a symlink is never followed.
+            if (srcParent >= 0 && Libc.linkat(srcParent, target[^1], parent, leaf, 0) == 0) return;
+            if (srcParent >= 0 && Libc.Errno != Libc.EEXIST) throw new ErrnoException("link", Libc.Errno);
+            // The name exists (or the source's directory is gone): remove it, then link again.
+            parent = Replace(comps);
+            srcParent = Dir(target, target.Length - 1, create: false);
             if (srcParent < 0)
                 throw Fail(entry.Name, $"is a hard link to {LayerException.Quote(entry.LinkName)}, which no longer exists");
-            try
-            {
-                // flags 0: the source is linked as is, a symlink is never followed.
-                FsOps.CheckZero(Libc.linkat(srcParent, target[^1], parent, leaf, 0), "link");
-            }
-            finally { Libc.close(srcParent); }
+            FsOps.CheckZero(Libc.linkat(srcParent, target[^1], parent, leaf, 0), "link");
         }
 
         private void Whiteout(string name, string[] comps)
         {
+            CloseDirs(); // whiteouts remove things: no cached directory fd survives them
             string leaf = comps[^1];
             string parentPath = string.Join('/', comps.Take(comps.Length - 1));
             if (leaf == OpaqueWhiteout)
@@ -392,14 +492,11 @@ public static class LayerExtractor
                     try { SetTimes(fd, null, mtime); } finally { Libc.close(fd); }
                     continue;
                 }
-                int parent = FsOps.OpenDir(rootFd, comps, comps.Length - 1, create: false);
+                TrimDirs();
+                int parent = Dir(comps, comps.Length - 1, create: false);
                 if (parent < 0) continue; // removed by a later entry
-                try
-                {
-                    if (FsOps.TryStat(parent, comps[^1], out Libc.Statx st) && st.IsDirectory)
-                        SetTimes(parent, comps[^1], mtime);
-                }
-                finally { Libc.close(parent); }
+                if (FsOps.TryStat(parent, comps[^1], out Libc.Statx st) && st.IsDirectory)
+                    SetTimes(parent, comps[^1], mtime);
             }
         }
     }
