@@ -21,18 +21,18 @@ $(BIN)/vessel-executor: $(EXECUTOR_SRC)
 $(BIN)/vessel-runc: $(CSHARP_SRC)
 	@mkdir -p $(BIN)
 	$(DOTNET) publish src/Vessel.Runc -c Release -o $(PUBLISH)/vessel-runc --nologo -v quiet
-	cp $(PUBLISH)/vessel-runc/vessel-runc $@
+	cp $(PUBLISH)/vessel-runc/vessel-runc $@.tmp && mv -f $@.tmp $@   # rename: works while the old binary runs
 
 # The CLI and the daemon: NativeAOT, one file each (vesseld links SQLite statically).
 $(BIN)/vessel: $(CSHARP_SRC)
 	@mkdir -p $(BIN)
 	$(DOTNET) publish src/Vessel.Cli -c Release -o $(PUBLISH)/vessel --nologo -v quiet
-	cp $(PUBLISH)/vessel/vessel $@
+	cp $(PUBLISH)/vessel/vessel $@.tmp && mv -f $@.tmp $@   # rename: works while the old binary runs
 
 $(BIN)/vesseld: $(CSHARP_SRC)
 	@mkdir -p $(BIN)
 	$(DOTNET) publish src/Vessel.Daemon -c Release -o $(PUBLISH)/vesseld --nologo -v quiet
-	cp $(PUBLISH)/vesseld/vesseld $@
+	cp $(PUBLISH)/vesseld/vesseld $@.tmp && mv -f $@.tmp $@   # rename: works while the old binary runs
 
 demo: setup build
 	@scripts/demo.sh

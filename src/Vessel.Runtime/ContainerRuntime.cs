@@ -22,6 +22,8 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
 {
     private readonly ContainerStore _store = new(root);
     private readonly Action<string> _warn = warn ?? (_ => { });
+    // The mount table is read once per runtime instance: one vessel-runc command, or the daemon's lifetime.
+    private readonly Lazy<CgroupLayout> _layout = new(CgroupLayout.Detect);
 
     public ContainerStore Store => _store;
 
@@ -46,7 +48,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
         try
         {
             var cgroupsPath = string.IsNullOrEmpty(spec.Linux!.CgroupsPath) ? $"/vessel/{options.Id}" : spec.Linux.CgroupsPath;
-            var layout = CgroupLayout.Detect();
+            var layout = _layout.Value;
             cgroup = Cgroup.Open(layout, cgroupsPath);
             CreateCgroup(cgroup);
             cgroup.Apply(DeviceRules.Effective(spec));
@@ -304,7 +306,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
         }
     }
 
-    private static Cgroup OpenCgroup(StoredContainer c) => Cgroup.Open(CgroupLayout.Detect(), c.CgroupsPath);
+    private Cgroup OpenCgroup(StoredContainer c) => Cgroup.Open(_layout.Value, c.CgroupsPath);
 
     private static CgroupView CgroupViewOf(CgroupLayout layout, Cgroup cgroup)
     {

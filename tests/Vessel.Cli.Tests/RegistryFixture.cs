@@ -4,90 +4,9 @@ using System.Net.Sockets;
 using System.Text;
 using Vessel.Tests;
 
+using Vessel.Tests.Shared;
+
 namespace Vessel.Cli.Tests;
-
-/// <summary>Debian's docker-registry on 127.0.0.1:&lt;free port&gt;, storage under /tmp/vessel-test-*, killed on Dispose.
-/// (A copy of tests/Vessel.Images.Tests/Registry/RegistryFixture.cs: these tests reference only the built binaries.)</summary>
-public sealed class RegistryProcess : IDisposable
-{
-    public const string Binary = "/usr/bin/docker-registry";
-    private readonly TempDir _dir = new();
-    private readonly Process _process;
-    private readonly StringBuilder _log = new();
-
-    public int Port { get; }
-    public string Host => $"127.0.0.1:{Port}";
-
-    /// <param name="authYaml">An <c>auth:</c> section (indented by two spaces), or null for an open registry.</param>
-    public RegistryProcess(string? authYaml = null)
-    {
-        if (!File.Exists(Binary)) throw new InvalidOperationException($"{Binary} is missing: run scripts/setup.sh (package docker-registry)");
-        Port = FreePort();
-        string config = Path.Combine(_dir.Path, "config.yml");
-        File.WriteAllText(config, $"""
-            version: 0.1
-            log:
-              level: warn
-            storage:
-              filesystem:
-                rootdirectory: {_dir.Sub("storage")}
-              delete:
-                enabled: true
-            http:
-              addr: 127.0.0.1:{Port}
-            {(authYaml is null ? "" : "auth:\n" + authYaml)}
-            """);
-        var psi = new ProcessStartInfo(Binary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("serve");
-        psi.ArgumentList.Add(config);
-        _process = Process.Start(psi)!;
-        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
-        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        try { WaitReady(); }
-        catch { Dispose(); throw; }
-    }
-
-    private void WaitReady()
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (_process.HasExited) throw new InvalidOperationException($"docker-registry exited with {_process.ExitCode}: {_log}");
-            try
-            {
-                using HttpResponseMessage r = http.GetAsync($"http://{Host}/v2/").GetAwaiter().GetResult();
-                if (r.StatusCode is HttpStatusCode.OK or HttpStatusCode.Unauthorized) return;
-            }
-            catch (HttpRequestException) { }
-            Thread.Sleep(50);
-        }
-        throw new TimeoutException($"docker-registry did not answer /v2/ within 20 s: {_log}");
-    }
-
-    public static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
-
-    public void Dispose()
-    {
-        try
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            _process.WaitForExit(10_000);
-        }
-        catch (InvalidOperationException) { }
-        _process.Dispose();
-        _dir.Dispose();
-    }
-}
 
 /// <summary>For a test class: an open registry, one with htpasswd (bcrypt) Basic auth, a vesseld whose credentials
 /// file is under /tmp/vessel-test-*, and a busybox-static rootfs tarball.</summary>
