@@ -65,7 +65,7 @@ public sealed class Engine : IAsyncDisposable
             UserAgent = $"vessel/{ApiInfo.Version}",
         };
         Transfer = new ImageTransfer(Content, Refs, Snapshots, Leases, Images, Events, registry, options.Log);
-        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, options.Log);
+        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, options.Log);
         Transfer.ContainerUsage = Containers.Usage;
         _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
     }

@@ -46,7 +46,7 @@ public sealed partial class ContainerService : IDisposable
     public string Dir { get; }
 
     public ContainerService(string root, string runRoot, Database db, EventBus events, ImageService images, ContentStore content,
-        ReferenceStore refs, Action<string>? log)
+        ReferenceStore refs, SnapshotStore snapshots, LeaseStore leases, Action<string>? log)
     {
         _db = db;
         _events = events;
@@ -54,8 +54,8 @@ public sealed partial class ContainerService : IDisposable
         _content = content;
         _refs = refs;
         _log = log ?? (_ => { });
-        _snapshots = new SnapshotStore(root);
-        _leases = new LeaseStore(content, _snapshots);
+        _snapshots = snapshots;
+        _leases = leases;
         Dir = Path.Combine(root, "containers");
         Directory.CreateDirectory(Dir, (UnixFileMode)0x1c9); // 0711
         _runtime = new ContainerRuntime(Path.Combine(runRoot, "runtime"), w => _log("runtime: " + w));
