@@ -113,9 +113,8 @@ public static class RootfsImport
 }
 
 /// <summary>Read-through stream that copies everything read into a sink.</summary>
-internal sealed class TeeStream(Stream inner, Stream sink) : Stream
+internal sealed class TeeStream(Stream inner, Stream sink) : ReadOnlyStream
 {
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -123,14 +122,4 @@ internal sealed class TeeStream(Stream inner, Stream sink) : Stream
         if (n > 0) sink.Write(buffer[..n]);
         return n;
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

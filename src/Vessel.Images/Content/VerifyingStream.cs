@@ -6,7 +6,7 @@ namespace Vessel.Images.Content;
 /// EOF, throws <see cref="DigestMismatchException"/> if the content does not match the expected digest
 /// (or size). Reading more than the expected size throws at once, so a lying source cannot feed an
 /// unbounded stream. Callers that stop early must call <see cref="VerifyToEnd"/> to check the rest.</summary>
-public sealed class VerifyingStream : Stream
+public sealed class VerifyingStream : ReadOnlyStream
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
@@ -27,8 +27,6 @@ public sealed class VerifyingStream : Stream
         _leaveOpen = leaveOpen;
         _what = what ?? $"blob {expected}";
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -77,15 +75,7 @@ public sealed class VerifyingStream : Stream
         while (Read(buf) > 0) { }
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _read; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

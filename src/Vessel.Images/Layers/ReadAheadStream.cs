@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
+using Vessel.Images.Content;
 
 namespace Vessel.Images.Layers;
 
@@ -10,7 +11,7 @@ namespace Vessel.Images.Layers;
 /// and stack), so errors surface at the same byte position as without read-ahead. At the source's end,
 /// <c>atEnd</c> runs on the same thread (the extractor drains the raw blob there, which completes its digest
 /// check). Disposing stops the thread and waits for it, so the source is never touched after Dispose returns.</summary>
-internal sealed class ReadAheadStream : Stream
+internal sealed class ReadAheadStream : ReadOnlyStream
 {
     private readonly record struct Chunk(byte[]? Buffer, int Length, ExceptionDispatchInfo? Error);
 
@@ -69,8 +70,6 @@ internal sealed class ReadAheadStream : Stream
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { } // the consumer stopped early
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
     public override int Read(Span<byte> buffer)
     {
         if (buffer.IsEmpty) return 0;
@@ -107,14 +106,4 @@ internal sealed class ReadAheadStream : Stream
         }
         base.Dispose(disposing);
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -15,7 +15,7 @@ internal sealed record TarHeaderRecord(byte TypeFlag, long Size, string HeaderNa
 /// uncompressed stream (the diffID) and keeps the raw bytes of <c>SCHILY.xattr.*</c> PAX records, which
 /// TarReader decodes as UTF-8 and would mangle for binary values such as <c>security.capability</c>.
 /// Anything it cannot parse is refused (fail closed).</summary>
-internal sealed class TarGuardStream : Stream
+internal sealed class TarGuardStream : ReadOnlyStream
 {
     private const int Block = 512;
     private readonly Stream _inner;
@@ -50,8 +50,6 @@ internal sealed class TarGuardStream : Stream
         _limits = limits;
         _fail = fail;
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -259,15 +257,7 @@ internal sealed class TarGuardStream : Stream
         return true;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _bufStart + _bufPos; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

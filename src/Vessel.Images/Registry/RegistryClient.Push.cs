@@ -212,12 +212,12 @@ public sealed partial class RegistryClient
             : throw new RegistryException(RegistryErrorKind.BadResponse, registry, $"{what}: registry {registry} answered {(int)resp.StatusCode} without a Location header");
 
     /// <summary>Read-through stream that reports the running byte count.</summary>
-    private sealed class ProgressStream(Stream inner, Action<long> report) : Stream
+    private sealed class ProgressStream(Stream inner, Action<long> report) : ReadOnlyStream
     {
         private long _done;
         private long _last = -1;
 
-        public override int Read(byte[] buffer, int offset, int count) => Account(inner.Read(buffer, offset, count));
+        public override int Read(Span<byte> buffer) => Account(inner.Read(buffer));
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) =>
             Account(await inner.ReadAsync(buffer, ct).ConfigureAwait(false));
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
@@ -230,15 +230,7 @@ public sealed partial class RegistryClient
             return n;
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
         public override long Position { get => _done; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
