@@ -236,8 +236,10 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
         }
         catch
         {
+            // It is our child (CLONE_PARENT) and sits in the container's pid namespace: an unreaped zombie there
+            // keeps that namespace's init from ever finishing its exit, so wait for it, not just poll once.
             Processes.Kill(pid, Signals.SIGKILL);
-            Processes.TryWaitExit(pid);
+            Processes.WaitExit(pid);
             throw;
         }
         if (options.PidFile is not null) WritePidFile(options.PidFile, pid);

@@ -50,31 +50,6 @@ public sealed partial class IntegrationEnvironment : IDisposable
     private static partial uint geteuid();
 }
 
-/// <summary>Temp dirs named /tmp/vessel-test-* (what scripts/leak-check.sh looks for); deleted only after
-/// everything mounted below them is detached.</summary>
-public static class TempDirs
-{
-    public static string Create(string tag)
-    {
-        var dir = Path.Combine("/tmp", $"vessel-test-{tag}-{Guid.NewGuid().ToString("N")[..8]}");
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
-
-    public static List<string> MountsUnder(string dir) =>
-        File.ReadAllLines("/proc/self/mountinfo")
-            .Select(l => l.Split(' ')[4].Replace("\\040", " "))
-            .Where(m => m == dir || m.StartsWith(dir + "/", StringComparison.Ordinal))
-            .ToList();
-
-    public static void Delete(string dir)
-    {
-        if (!Directory.Exists(dir)) return;
-        foreach (var m in MountsUnder(dir).OrderByDescending(m => m.Length)) Tool.Run("umount", ["-l", m]);
-        Tool.Run("rm", ["-rf", "--one-file-system", dir]);
-    }
-}
-
 /// <summary>What one host program did.</summary>
 public sealed record ToolResult(string Command, int ExitCode, string Stdout, string Stderr)
 {

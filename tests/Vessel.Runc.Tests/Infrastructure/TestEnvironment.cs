@@ -56,31 +56,6 @@ public sealed class TestEnvironment : IDisposable
     }
 }
 
-/// <summary>Temp dirs under /tmp named vessel-test-*; deleted only after anything mounted below them is detached.</summary>
-public static class TempDirs
-{
-    public static string Create(string tag)
-    {
-        var dir = Path.Combine("/tmp", $"vessel-test-{tag}-{Guid.NewGuid().ToString("N")[..8]}");
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
-
-    /// <summary>Mount points at or below <paramref name="dir"/> in the host's mount namespace.</summary>
-    public static List<string> MountsUnder(string dir) =>
-        File.ReadAllLines("/proc/self/mountinfo")
-            .Select(l => l.Split(' ')[4].Replace("\\040", " "))
-            .Where(m => m == dir || m.StartsWith(dir + "/", StringComparison.Ordinal))
-            .ToList();
-
-    public static void Delete(string dir)
-    {
-        if (!Directory.Exists(dir)) return;
-        foreach (var m in MountsUnder(dir).OrderByDescending(m => m.Length)) Exec.Run("umount", ["-l", m], TimeSpan.FromSeconds(10));
-        Exec.Run("rm", ["-rf", "--one-file-system", dir], TimeSpan.FromSeconds(60));
-    }
-}
-
 public sealed record ExecResult(int ExitCode, string Stdout, string Stderr);
 
 /// <summary>Runs a host program to completion (helpers, not the binary under test).</summary>
