@@ -60,10 +60,15 @@ public sealed class ExecutorSession : IDisposable
             executorPid = Spawn.Start(executor, argv, [], map, newSession: monitor is not null);
         if (monitor is not null) monitor.Pid = executorPid;
         var session = new ExecutorSession(ours, [argv0]);
+        var reaped = false;
         try
         {
             var message = session.Receive();
-            if (monitor is null) Processes.WaitExit(executorPid);
+            if (monitor is null)
+            {
+                Processes.WaitExit(executorPid);
+                reaped = true;
+            }
             if (message is null) throw new RuntimeException("the executor exited before starting the container");
             session.Pid = message.StartsWith("pid ", StringComparison.Ordinal) && int.TryParse(message.AsSpan(4), out var pid)
                 ? pid : throw session.Failure(message);
@@ -71,7 +76,12 @@ public sealed class ExecutorSession : IDisposable
         }
         catch
         {
-            if (monitor is null) Processes.TryWaitExit(executorPid);
+            if (monitor is null && !reaped)
+            {
+                // Our child: it exits right after reporting, but a long-lived caller (vesseld) must not keep its zombie.
+                Processes.Kill(executorPid, Signals.SIGKILL);
+                Processes.WaitExit(executorPid);
+            }
             else ReapMonitor(executorPid);
             session.Dispose();
             throw;
