@@ -6,6 +6,7 @@ using Vessel.Engine.Events;
 using Vessel.Engine.Images;
 using Vessel.Engine.Operations;
 using Vessel.Engine.State;
+using Vessel.Engine.Volumes;
 using Vessel.Images.Content;
 using Vessel.Images.Gc;
 using Vessel.Images.Registry;
@@ -45,6 +46,7 @@ public sealed class Engine : IAsyncDisposable
     public LeaseStore Leases { get; }
     public ImageTransfer Transfer { get; }
     public ContainerService Containers { get; }
+    public VolumeService Volumes { get; }
     private readonly Lazy<RuntimeInfo> _runtime;
 
     private Engine(EngineOptions options, Database db)
@@ -65,7 +67,10 @@ public sealed class Engine : IAsyncDisposable
             UserAgent = $"vessel/{ApiInfo.Version}",
         };
         Transfer = new ImageTransfer(Content, Refs, Snapshots, Leases, Images, Events, registry, options.Log);
-        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, options.Log);
+        Volumes = new VolumeService(options.Root, db, Events, options.Log);
+        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, Volumes, options.Log);
+        Volumes.Users = Containers.VolumeUsers;
+        Transfer.VolumeUsage = Volumes.Usage;
         Transfer.ContainerUsage = Containers.Usage;
         _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
     }
