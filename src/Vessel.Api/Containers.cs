@@ -47,6 +47,12 @@ public sealed record ContainerCreateRequest
     public List<string>? SecurityOpt { get; init; }
     /// <summary>Overrides the image's health check (fields left null keep the image's).</summary>
     public ContainerHealthConfig? Healthcheck { get; init; }
+    /// <summary>Memory + swap limit in bytes (-1: unlimited swap); set by `update --memory-swap`.</summary>
+    public long? MemorySwap { get; init; }
+    /// <summary>Relative CPU weight (cgroup v1 cpu.shares; docker's default 1024); set by `update --cpu-shares`.</summary>
+    public long? CpuShares { get; init; }
+    /// <summary>Published ports (-p); `vessel port` and inspect show them.</summary>
+    public List<PortMapping>? Ports { get; init; }
 }
 
 public sealed record ContainerCreateResponse(string Id, string Name, List<string> Warnings);
@@ -59,6 +65,8 @@ public static class ContainerStatus
     public const string Exited = "exited";
     /// <summary>Exited, and waiting (back-off) to be started again by its restart policy.</summary>
     public const string Restarting = "restarting";
+    /// <summary>Only in API answers (inspect, ps): the engine keeps a paused container "running" with Paused set.</summary>
+    public const string Paused = "paused";
 }
 
 public sealed record ContainerStateInfo
@@ -78,6 +86,8 @@ public sealed record ContainerStateInfo
     public bool OomKilled { get; init; }
     /// <summary>Set by a health check (image HEALTHCHECK or --health-cmd).</summary>
     public ContainerHealth? Health { get; init; }
+    /// <summary>Frozen by `vessel pause` (then Status is "paused" and Running still true, as docker).</summary>
+    public bool Paused { get; init; }
 }
 
 /// <summary>One row of <c>GET /v1/containers</c>.</summary>
@@ -114,6 +124,8 @@ public sealed record ContainerInspect
     public List<ContainerMountPoint>? Mounts { get; init; }
     /// <summary>How often the restart policy has started the container again since it was last started by hand.</summary>
     public int RestartCount { get; init; }
+    /// <summary>Published ports (from -p; filled by networking once it binds them).</summary>
+    public List<PortMapping>? Ports { get; init; }
 }
 
 public sealed record ContainerWaitResponse(int ExitCode);

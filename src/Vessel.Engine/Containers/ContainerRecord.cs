@@ -41,6 +41,8 @@ public sealed record ContainerStateRecord
     public bool StoppedByUser { get; init; }
     /// <summary>Has been started at least once (docker restarts only those when the daemon starts).</summary>
     public bool StartedBefore { get; init; }
+    /// <summary>Frozen by pause (the cgroup freezer); Status stays Running.</summary>
+    public bool Paused { get; init; }
 }
 
 public sealed record ContainerRecord(string Id, string Name, string Image, DateTimeOffset Created, ContainerConfigRecord Config, ContainerStateRecord State);
