@@ -149,6 +149,7 @@ namespace Vessel.Daemon
             ContainerRoutes.Map(app, engine);
             VolumeRoutes.Map(app, engine);
             ContainerVerbRoutes.Map(app, engine);
+            MachineRoutes.Map(app, engine);
 
             // The socket is created by Kestrel under our umask: 0117 makes it 0660 from the first instant.
             uint oldMask = Native.Umask(0x4f);

@@ -4,6 +4,7 @@ using Vessel.Api;
 using Vessel.Engine.Containers;
 using Vessel.Engine.Events;
 using Vessel.Engine.Images;
+using Vessel.Engine.Machines;
 using Vessel.Engine.Operations;
 using Vessel.Engine.State;
 using Vessel.Engine.Volumes;
@@ -47,6 +48,7 @@ public sealed class Engine : IAsyncDisposable
     public ImageTransfer Transfer { get; }
     public ContainerService Containers { get; }
     public VolumeService Volumes { get; }
+    public MachineService Machines { get; }
     private readonly Lazy<RuntimeInfo> _runtime;
 
     private Engine(EngineOptions options, Database db)
@@ -72,6 +74,7 @@ public sealed class Engine : IAsyncDisposable
         Volumes.Users = Containers.VolumeUsers;
         Transfer.VolumeUsage = Volumes.Usage;
         Transfer.ContainerUsage = Containers.Usage;
+        Machines = new MachineService(options.Root, options.RunRoot, db, Events, options.Log);
         _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
     }
 
@@ -82,6 +85,7 @@ public sealed class Engine : IAsyncDisposable
         Directory.CreateDirectory(options.RunRoot, (UnixFileMode)0x1ed);
         var engine = new Engine(options, Database.Open(options.Root));
         engine.Containers.Recover();
+        engine.Machines.Recover();
         return engine;
     }
 
@@ -107,6 +111,7 @@ public sealed class Engine : IAsyncDisposable
             DaemonPid = Environment.ProcessId, Version = ApiInfo.Version, Socket = Options.Socket, StateRoot = Options.Root,
             RunRoot = Options.RunRoot, CgroupMode = cgroups, Kernel = Kernel, Os = "linux", Arch = Arch, Runtime = _runtime.Value,
             Storage = "overlay", Images = Images.Count, Containers = (int)Database.Count("containers"),
+            Machines = Machines.Count, Accel = new AccelInfo(Machines.Accel.Accel, Machines.Accel.Reason),
         };
     }
 
@@ -141,6 +146,7 @@ public sealed class Engine : IAsyncDisposable
     {
         await Operations.CancelAllAsync(TimeSpan.FromSeconds(10));
         Containers.Dispose();
+        Machines.Dispose();
         Database.Dispose();
     }
 }
