@@ -225,11 +225,7 @@ internal static class ContainerEndpoints
             throw EngineException.Invalid($"invalid condition: \"{condition}\" (not-running, next-exit or removed)");
         ContainerRecord c = containers.Get(Http.Route(ctx, "id"));
         using CancellationTokenSource cts = d.Linked(ctx);
-        // Events since just before the state is read: nothing between the read and the subscription is missed.
-        long since = (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100 - 1;
-        var filter = new EventFilter().Add("type", "container").Add("id", c.Id);
-        await using IAsyncEnumerator<EventMessage> events = d.Engine.Events.Subscribe(filter, since, null, cts.Token).GetAsyncEnumerator(cts.Token);
-        var moving = events.MoveNextAsync(); // registers the subscription
+        await using var events = new EventWatch(d, c.Id, EventWatch.Now(), cts.Token);
         await Http.StartStream(ctx, "application/json");
 
         int? code = null;
@@ -240,16 +236,14 @@ internal static class ContainerEndpoints
         int? lastExit = now?.State.ExitCode;
         try
         {
-            while (code is null && await moving)
+            while (code is null && await events.NextAsync() is { } e)
             {
-                EventMessage e = events.Current;
                 if (e.Action == "die")
                 {
                     lastExit = e.Attributes is not null && e.Attributes.TryGetValue("exitCode", out var x) && int.TryParse(x, out int n) ? n : 0;
                     if (condition != "removed") code = lastExit;
                 }
                 else if (e.Action == "destroy") code = lastExit ?? 0;
-                if (code is null) moving = events.MoveNextAsync();
             }
         }
         catch (OperationCanceledException) { return; }
@@ -361,17 +355,14 @@ internal static class ContainerEndpoints
     /// removed first or is not there.</summary>
     private static async Task<bool> WaitStarted(DockerContext d, string id, long sinceNanos, CancellationToken ct)
     {
-        var filter = new EventFilter().Add("type", "container").Add("id", id);
-        await using IAsyncEnumerator<EventMessage> events = d.Engine.Events.Subscribe(filter, sinceNanos, null, ct).GetAsyncEnumerator(ct);
-        var moving = events.MoveNextAsync();
+        await using var events = new EventWatch(d, id, sinceNanos, ct);
         ContainerRecord? c = TryGet(d.Engine.Containers, id);
         if (c is null) return false;
         if (c.State.Status == ContainerStatus.Running) return true;
-        while (await moving)
+        while (await events.NextAsync() is { } e)
         {
-            if (events.Current.Action == "start") return true;
-            if (events.Current.Action == "destroy") return false;
-            moving = events.MoveNextAsync();
+            if (e.Action == "start") return true;
+            if (e.Action == "destroy") return false;
         }
         return false;
     }

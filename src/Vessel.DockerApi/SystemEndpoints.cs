@@ -25,6 +25,7 @@ internal static class SystemEndpoints
             h.Pragma = "no-cache";
             ctx.Response.ContentType = "text/plain; charset=utf-8";
             ctx.Response.StatusCode = 200;
+            ctx.Response.ContentLength = 2;
             if (ctx.Request.Method == "GET") await ctx.Response.WriteAsync("OK");
         });
 

@@ -107,16 +107,19 @@ internal sealed class UpgradeBodyPipe : IDuplexPipe
     private void HeadByte(PipeWriter dst)
     {
         int c = _pending.Count;
-        if (c == 2 && _pending[0] == '\r' && _pending[1] == '\n') { Emit(dst); return; } // stray CRLF between requests
-        if (c > MaxHead) { Emit(dst); _mode = Mode.Passthrough; return; } // Kestrel will refuse it
-        if (c < 4 || _pending[c - 1] != '\n' || _pending[c - 2] != '\r' || _pending[c - 3] != '\n' || _pending[c - 4] != '\r') return;
+        if (_pending[c - 1] != '\n') { if (c > MaxHead) { Emit(dst); _mode = Mode.Passthrough; } return; } // Kestrel will refuse it
+        // Lines end with CRLF or (Docker.DotNet on Linux, which Kestrel accepts) a bare LF; the head ends with an empty line.
+        if (c <= 2 && (c == 1 || _pending[0] == '\r')) { Emit(dst); return; } // stray line end between requests
+        bool end = c >= 2 && _pending[c - 2] == '\n' || c >= 3 && _pending[c - 2] == '\r' && _pending[c - 3] == '\n';
+        if (!end) return;
         byte[] head = _pending.ToArray();
         _pending.Clear();
         string text = Encoding.ASCII.GetString(head);
         long length = 0;
         bool chunked = false, upgrade = false;
-        foreach (string line in text.Split("\r\n").Skip(1))
+        foreach (string raw in text.Split('\n').Skip(1))
         {
+            string line = raw.TrimEnd('\r');
             int colon = line.IndexOf(':');
             if (colon <= 0) continue;
             string name = line[..colon].Trim(), value = line[(colon + 1)..].Trim();
@@ -141,8 +144,8 @@ internal sealed class UpgradeBodyPipe : IDuplexPipe
     {
         int c = _pending.Count;
         if (c > MaxHead) { Emit(dst); _mode = Mode.Passthrough; return; }
-        if (c < 2 || _pending[c - 1] != '\n' || _pending[c - 2] != '\r') return;
-        string line = Encoding.ASCII.GetString(_pending.ToArray(), 0, c - 2);
+        if (_pending[c - 1] != '\n') return;
+        string line = Encoding.ASCII.GetString(_pending.ToArray(), 0, c - 1).TrimEnd('\r');
         Emit(dst);
         if (_mode == Mode.Trailer)
         {
@@ -167,10 +170,11 @@ internal sealed class UpgradeBodyPipe : IDuplexPipe
     /// <summary>Content-Length: 0 and the body as a header, so that Kestrel sees an upgradable request.</summary>
     private static byte[] RewriteHead(byte[] head, byte[] body)
     {
-        string text = Encoding.ASCII.GetString(head, 0, head.Length - 2); // without the final empty line
+        string text = Encoding.ASCII.GetString(head);
         var sb = new StringBuilder();
-        foreach (string line in text.Split("\r\n", StringSplitOptions.None))
+        foreach (string raw in text.Split('\n'))
         {
+            string line = raw.TrimEnd('\r');
             if (line.Length == 0) continue;
             int colon = line.IndexOf(':');
             if (colon > 0 && line[..colon].Trim().Equals("Content-Length", StringComparison.OrdinalIgnoreCase)) sb.Append("Content-Length: 0\r\n");
