@@ -45,6 +45,7 @@ public sealed class Engine : IAsyncDisposable
     public LeaseStore Leases { get; }
     public ImageTransfer Transfer { get; }
     public ContainerService Containers { get; }
+    public Build.BuildService Builds { get; }
     private readonly Lazy<RuntimeInfo> _runtime;
 
     private Engine(EngineOptions options, Database db)
@@ -67,6 +68,7 @@ public sealed class Engine : IAsyncDisposable
         Transfer = new ImageTransfer(Content, Refs, Snapshots, Leases, Images, Events, registry, options.Log);
         Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, options.Log);
         Transfer.ContainerUsage = Containers.Usage;
+        Builds = new Build.BuildService(options.Root, options.RunRoot, Content, Refs, Snapshots, Leases, Events, PullForBuild, options.Log);
         _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
     }
 
@@ -77,7 +79,16 @@ public sealed class Engine : IAsyncDisposable
         Directory.CreateDirectory(options.RunRoot, (UnixFileMode)0x1ed);
         var engine = new Engine(options, Database.Open(options.Root));
         engine.Containers.Recover();
+        engine.Builds.Recover();
         return engine;
+    }
+
+    /// <summary>A build's FROM of an image that is not here: an ordinary pull operation, awaited.</summary>
+    private async Task PullForBuild(string name, CancellationToken ct)
+    {
+        Operations.Operation op = Transfer.StartPull(Operations, name, null);
+        using (ct.Register(() => op.Cts.Cancel())) await op.Completion;
+        if (op.Info().Error is { } err) throw new EngineException(err.Code, err.Message);
     }
 
     public static string Kernel => ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown";
