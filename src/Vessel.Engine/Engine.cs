@@ -4,6 +4,7 @@ using Vessel.Api;
 using Vessel.Engine.Containers;
 using Vessel.Engine.Events;
 using Vessel.Engine.Images;
+using Vessel.Engine.Machines;
 using Vessel.Engine.Operations;
 using Vessel.Engine.State;
 using Vessel.Images.Content;
@@ -45,6 +46,7 @@ public sealed class Engine : IAsyncDisposable
     public LeaseStore Leases { get; }
     public ImageTransfer Transfer { get; }
     public ContainerService Containers { get; }
+    public MachineService Machines { get; }
     public Build.BuildService Builds { get; }
     private readonly Lazy<RuntimeInfo> _runtime;
 
@@ -68,6 +70,7 @@ public sealed class Engine : IAsyncDisposable
         Transfer = new ImageTransfer(Content, Refs, Snapshots, Leases, Images, Events, registry, options.Log);
         Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, options.Log);
         Transfer.ContainerUsage = Containers.Usage;
+        Machines = new MachineService(options.Root, options.RunRoot, db, Events, options.Log);
         Builds = new Build.BuildService(options.Root, options.RunRoot, Content, Refs, Snapshots, Leases, Events, PullForBuild, options.Log);
         _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
     }
@@ -79,6 +82,7 @@ public sealed class Engine : IAsyncDisposable
         Directory.CreateDirectory(options.RunRoot, (UnixFileMode)0x1ed);
         var engine = new Engine(options, Database.Open(options.Root));
         engine.Containers.Recover();
+        engine.Machines.Recover();
         engine.Builds.Recover();
         return engine;
     }
@@ -113,6 +117,7 @@ public sealed class Engine : IAsyncDisposable
             DaemonPid = Environment.ProcessId, Version = ApiInfo.Version, Socket = Options.Socket, StateRoot = Options.Root,
             RunRoot = Options.RunRoot, CgroupMode = cgroups, Kernel = Kernel, Os = "linux", Arch = Arch, Runtime = _runtime.Value,
             Storage = "overlay", Images = Images.Count, Containers = (int)Database.Count("containers"),
+            Machines = Machines.Count, Accel = new AccelInfo(Machines.Accel.Accel, Machines.Accel.Reason),
         };
     }
 
@@ -147,6 +152,7 @@ public sealed class Engine : IAsyncDisposable
     {
         await Operations.CancelAllAsync(TimeSpan.FromSeconds(10));
         Containers.Dispose();
+        Machines.Dispose();
         Database.Dispose();
     }
 }
