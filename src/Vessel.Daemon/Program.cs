@@ -147,6 +147,7 @@ namespace Vessel.Daemon
             app.UseMiddleware<ErrorMiddleware>(o.Debug);
             ApiRoutes.Map(app, engine);
             ContainerRoutes.Map(app, engine);
+            VolumeRoutes.Map(app, engine);
             ContainerVerbRoutes.Map(app, engine);
             MachineRoutes.Map(app, engine);
             BuildRoutes.Map(app, engine);

@@ -7,6 +7,7 @@ using Vessel.Engine.Images;
 using Vessel.Engine.Machines;
 using Vessel.Engine.Operations;
 using Vessel.Engine.State;
+using Vessel.Engine.Volumes;
 using Vessel.Images.Content;
 using Vessel.Images.Gc;
 using Vessel.Images.Registry;
@@ -46,6 +47,7 @@ public sealed class Engine : IAsyncDisposable
     public LeaseStore Leases { get; }
     public ImageTransfer Transfer { get; }
     public ContainerService Containers { get; }
+    public VolumeService Volumes { get; }
     public MachineService Machines { get; }
     public Build.BuildService Builds { get; }
     private readonly Lazy<RuntimeInfo> _runtime;
@@ -68,7 +70,10 @@ public sealed class Engine : IAsyncDisposable
             UserAgent = $"vessel/{ApiInfo.Version}",
         };
         Transfer = new ImageTransfer(Content, Refs, Snapshots, Leases, Images, Events, registry, options.Log);
-        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, options.Log);
+        Volumes = new VolumeService(options.Root, db, Events, options.Log);
+        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, Volumes, options.Log);
+        Volumes.Users = Containers.VolumeUsers;
+        Transfer.VolumeUsage = Volumes.Usage;
         Transfer.ContainerUsage = Containers.Usage;
         Machines = new MachineService(options.Root, options.RunRoot, db, Events, options.Log);
         Builds = new Build.BuildService(options.Root, options.RunRoot, Content, Refs, Snapshots, Leases, Events, PullForBuild, options.Log);
