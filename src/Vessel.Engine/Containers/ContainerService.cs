@@ -161,7 +161,7 @@ public sealed partial class ContainerService : IDisposable
         Save(c with { State = state });
         if (oom) _events.Publish("container", "oom", id, c.Name, new Dictionary<string, string> { ["image"] = c.Image });
         _events.Publish("container", "die", id, c.Name, new Dictionary<string, string> { ["exitCode"] = state.ExitCode.ToString()!, ["image"] = c.Image });
-        if (c.Config.Request.AutoRemove)
+        if (c.Config.Request.AutoRemove && !DeferRemoval(id))
         {
             try { Remove(id, force: true, removeVolumes: true); }
             catch (Exception e) when (e is EngineException or IOException or LinuxException) { _log($"container {id[..12]}: --rm: {e.Message}"); }
