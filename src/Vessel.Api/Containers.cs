@@ -29,6 +29,16 @@ public sealed record ContainerCreateRequest
     public Dictionary<string, string>? Labels { get; init; }
     /// <summary>Remove the container when it exits (--rm).</summary>
     public bool AutoRemove { get; init; }
+    /// <summary>"bridge"/"default" (the default network, when null), a network name or id, "none", "host", "container:NAME".</summary>
+    public string? NetworkMode { get; init; }
+    /// <summary>--ip: the address on the (first) network.</summary>
+    public string? Ip { get; init; }
+    /// <summary>--network-alias: more names on user networks.</summary>
+    public List<string>? NetworkAliases { get; init; }
+    /// <summary>-p in docker's syntax: [IP:][HOST[-END]:]CONTAINER[-END][/tcp|/udp].</summary>
+    public List<string>? Publish { get; init; }
+    /// <summary>-P: every port the image exposes, on random host ports.</summary>
+    public bool PublishAll { get; init; }
 }
 
 public sealed record ContainerCreateResponse(string Id, string Name, List<string> Warnings);
@@ -67,6 +77,8 @@ public sealed record ContainerSummary
     public required DateTimeOffset Created { get; init; }
     public required ContainerStateInfo State { get; init; }
     public Dictionary<string, string>? Labels { get; init; }
+    /// <summary>Published ports while it runs.</summary>
+    public List<PortMapping>? Ports { get; init; }
 }
 
 /// <summary><c>GET /v1/containers/{id}</c>.</summary>
@@ -86,6 +98,7 @@ public sealed record ContainerInspect
     public List<string>? Env { get; init; }
     public string? WorkingDir { get; init; }
     public string? Hostname { get; init; }
+    public ContainerNetworkSettings? NetworkSettings { get; init; }
 }
 
 public sealed record ContainerWaitResponse(int ExitCode);

@@ -4,6 +4,7 @@ using Vessel.Api;
 using Vessel.Engine.Containers;
 using Vessel.Engine.Events;
 using Vessel.Engine.Images;
+using Vessel.Engine.Networks;
 using Vessel.Engine.Operations;
 using Vessel.Engine.State;
 using Vessel.Images.Content;
@@ -28,6 +29,8 @@ public sealed record EngineOptions
     public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
     /// <summary>Where <c>login</c> keeps credentials (docker's config.json format); null: CredentialStore.DefaultPath.</summary>
     public string? AuthFile { get; init; }
+    /// <summary>Networks: the nftables table, the default bridge and its subnet.</summary>
+    public NetworkOptions Network { get; init; } = new();
 }
 
 /// <summary>The composition root: owns the paths, the services and their lifetime. Data flows API → Engine →
@@ -45,6 +48,7 @@ public sealed class Engine : IAsyncDisposable
     public LeaseStore Leases { get; }
     public ImageTransfer Transfer { get; }
     public ContainerService Containers { get; }
+    public NetworkService Networks { get; }
     private readonly Lazy<RuntimeInfo> _runtime;
 
     private Engine(EngineOptions options, Database db)
@@ -65,7 +69,8 @@ public sealed class Engine : IAsyncDisposable
             UserAgent = $"vessel/{ApiInfo.Version}",
         };
         Transfer = new ImageTransfer(Content, Refs, Snapshots, Leases, Images, Events, registry, options.Log);
-        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, options.Log);
+        Networks = new NetworkService(db, Events, options.Network, options.Log);
+        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, Networks, options.Log);
         Transfer.ContainerUsage = Containers.Usage;
         _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
     }
@@ -136,6 +141,7 @@ public sealed class Engine : IAsyncDisposable
     {
         await Operations.CancelAllAsync(TimeSpan.FromSeconds(10));
         Containers.Dispose();
+        Networks.Dispose();
         Database.Dispose();
     }
 }

@@ -197,7 +197,7 @@ public sealed class DaemonCrashTests
         Thread.Sleep(2500); // the short container exits meanwhile
 
         var psi = new ProcessStartInfo(Binaries.Vesseld) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string a in new[] { "--socket", d.Socket, "--root", d.Root, "--run-root", d.RunRoot }) psi.ArgumentList.Add(a);
+        foreach (string a in d.Args) psi.ArgumentList.Add(a);
         using Process again = Process.Start(psi)!;
         again.BeginErrorReadLine();
         again.BeginOutputReadLine();
