@@ -95,7 +95,14 @@ public sealed class DaemonFixture : IDisposable
     public string Root { get; }
     public string RunRoot { get; }
     public string Host => "unix://" + Socket;
-    public Process Process { get; }
+    public Process Process { get; private set; }
+
+    /// <summary>Takes over a vesseld started again on this fixture's state (restart tests); the old one has exited.</summary>
+    internal void Replace(Process restarted)
+    {
+        Process.Dispose();
+        Process = restarted;
+    }
 
     public DaemonFixture() : this([]) { }
 
