@@ -2,16 +2,6 @@ using System.Text.Json.Serialization;
 
 namespace Vessel.Api;
 
-/// <summary>A published port as mapped (docker's Port in `ps`/inspect and what `vessel port` shows). HostIp "" or
-/// "0.0.0.0": every address of the host. Proto "tcp" or "udp".</summary>
-public sealed record PortMapping
-{
-    public string HostIp { get; init; } = "";
-    public int HostPort { get; init; }
-    public int ContainerPort { get; init; }
-    public string Proto { get; init; } = "tcp";
-}
-
 /// <summary><c>POST /v1/networks</c>.</summary>
 public sealed record NetworkCreateRequest
 {
@@ -111,5 +101,4 @@ public sealed record ContainerNetwork
 [JsonSerializable(typeof(NetworkDisconnectRequest))]
 [JsonSerializable(typeof(NetworkPruneResponse))]
 [JsonSerializable(typeof(ContainerNetworkSettings))]
-[JsonSerializable(typeof(List<PortMapping>))]
 public sealed partial class NetworkJson : JsonSerializerContext;

@@ -21,6 +21,9 @@ internal sealed partial class Commands
         root.Subcommands.Add(WaitCmd());
         root.Subcommands.Add(InspectContainer());
         root.Subcommands.Add(ExecCmd());
+        root.Subcommands.Add(RestartCmd());
+        root.Subcommands.Add(VolumeGroup());
+        AddContainerVerbCommands(root);
     }
 
     /// <summary>Flags of run/create/exec that take a value: to find where IMAGE (or CONTAINER) is, after which every
@@ -32,18 +35,20 @@ internal sealed partial class Commands
         "--network", "--net", "--ip", "--network-alias", "--net-alias", "-p", "--publish",
     ];
 
+    private static bool IsValueFlag(string a) => ValueFlags.Contains(a) || FeatureValueFlags.Contains(a);
+
     /// <summary>Inserts "--" after the first positional word following run/create/exec.</summary>
     public static string[] SeparateCommand(string[] args)
     {
         int i = 0;
-        while (i < args.Length && args[i].StartsWith('-')) i += ValueFlags.Contains(args[i]) && !args[i].Contains('=') ? 2 : 1;
-        if (i >= args.Length || args[i] is not ("run" or "create" or "exec")) return args;
+        while (i < args.Length && args[i].StartsWith('-')) i += IsValueFlag(args[i]) && !args[i].Contains('=') ? 2 : 1;
+        if (i >= args.Length || args[i] is not ("run" or "create" or "exec" or "top")) return args;
         for (i++; i < args.Length; i++)
         {
             string a = args[i];
             if (a == "--") return args;
             if (!a.StartsWith('-') || a == "-") break;
-            if (ValueFlags.Contains(a)) i++;
+            if (IsValueFlag(a)) i++;
         }
         if (i >= args.Length - 1) return args;
         return [.. args[..(i + 1)], "--", .. args[(i + 1)..]];
@@ -70,6 +75,7 @@ internal sealed partial class Commands
         public readonly Option<string[]> Aliases = new("--network-alias", "--net-alias") { Description = "Add network-scoped alias for the container", Arity = ArgumentArity.ZeroOrMore };
         public readonly Option<string[]> Publish = new("--publish", "-p") { Description = "Publish a container's port(s) to the host ([IP:][HOST:]CONTAINER[/udp])", Arity = ArgumentArity.ZeroOrMore };
         public readonly Option<bool> PublishAll = new("--publish-all", "-P") { Description = "Publish all exposed ports to random ports" };
+        public readonly FeatureFlags Features = new();
         public readonly Argument<string> Image = new("IMAGE");
         public readonly Argument<string[]> Cmd = new("COMMAND") { Arity = ArgumentArity.ZeroOrMore };
 
@@ -77,6 +83,7 @@ internal sealed partial class Commands
         {
             foreach (Option o in new Option[] { Name, Env, Workdir, Entrypoint, Hostname, User, Memory, Pids, Cpus, ReadOnly, CapAdd, CapDrop, Privileged, Labels, Network, Ip, Aliases, Publish, PublishAll })
                 cmd.Options.Add(o);
+            Features.AddTo(cmd);
             cmd.Arguments.Add(Image);
             cmd.Arguments.Add(Cmd);
         }
@@ -91,7 +98,7 @@ internal sealed partial class Commands
                 int eq = l.IndexOf('=');
                 labels[eq < 0 ? l : l[..eq]] = eq < 0 ? "" : l[(eq + 1)..];
             }
-            return new ContainerCreateRequest
+            return Features.Apply(pr, new ContainerCreateRequest
             {
                 Image = pr.GetValue(Image)!, Name = pr.GetValue(Name), Cmd = cmd.Length > 0 ? [.. cmd] : null,
                 Entrypoint = ep is null ? null : ep.Length == 0 ? [] : [ep],
@@ -103,7 +110,7 @@ internal sealed partial class Commands
                 Labels = labels.Count > 0 ? labels : null, AutoRemove = autoRemove,
                 NetworkMode = pr.GetValue(Network), Ip = pr.GetValue(Ip), NetworkAliases = pr.GetValue(Aliases) is { Length: > 0 } na ? [.. na] : null,
                 Publish = pr.GetValue(Publish) is { Length: > 0 } pp ? [.. pp] : null, PublishAll = pr.GetValue(PublishAll),
-            };
+            });
         }
 
         /// <summary>docker: `-e KEY` takes KEY's value from the client's environment (dropped if unset).</summary>
@@ -162,6 +169,7 @@ internal sealed partial class Commands
         {
             using Client c = Connect(pr);
             bool d = pr.GetValue(detach), autoRemove = pr.GetValue(rm);
+            CheckRestartWithRm(flags.Request(pr, false), autoRemove);
             // In the foreground the client removes (after it has read the logs and the exit code).
             ContainerCreateResponse created = await CreateContainer(c, flags.Request(pr, autoRemove && d), ct);
             try
@@ -188,7 +196,7 @@ internal sealed partial class Commands
 
     private static async Task RemoveQuietly(Client c, string id)
     {
-        try { await c.SendNoContent(HttpMethod.Delete, $"v1/containers/{id}?force=true", null, CancellationToken.None); }
+        try { await c.SendNoContent(HttpMethod.Delete, $"v1/containers/{id}?force=true&v=true", null, CancellationToken.None); }
         catch (CliException) { }
     }
 
@@ -255,8 +263,9 @@ internal sealed partial class Commands
     private Command RmCmd()
     {
         var force = new Option<bool>("--force", "-f") { Description = "Force the removal of a running container (uses SIGKILL)" };
+        var volumes = new Option<bool>("--volumes", "-v") { Description = "Remove anonymous volumes associated with the container" };
         return EachContainer("rm", "Remove one or more containers",
-            (c, pr, id, ct) => c.SendNoContent(HttpMethod.Delete, $"v1/containers/{Esc(id)}{(pr.GetValue(force) ? "?force=true" : "")}", null, ct), force);
+            (c, pr, id, ct) => c.SendNoContent(HttpMethod.Delete, $"v1/containers/{Esc(id)}?force={(pr.GetValue(force) ? "true" : "false")}&v={(pr.GetValue(volumes) ? "true" : "false")}", null, ct), force, volumes);
     }
 
     private Command WaitCmd()
@@ -301,8 +310,10 @@ internal sealed partial class Commands
 
     private static string StatusText(ContainerStateInfo s, DateTimeOffset now) => s.Status switch
     {
-        ContainerStatus.Running => "Up " + Human.Duration(now - (s.StartedAt ?? now)),
+        ContainerStatus.Running => "Up " + Human.Duration(now - (s.StartedAt ?? now)) + HealthSuffix(s.Health),
+        ContainerStatus.Paused => "Up " + Human.Duration(now - (s.StartedAt ?? now)) + " (Paused)",
         ContainerStatus.Exited => $"Exited ({s.ExitCode}) {Human.Ago(s.FinishedAt, now)}",
+        ContainerStatus.Restarting => $"Restarting ({s.ExitCode}) {Human.Ago(s.FinishedAt, now)}",
         _ => "Created",
     };
 

@@ -191,5 +191,5 @@ internal sealed partial class Commands
 
     /// <summary>docker's PORTS column: 0.0.0.0:8080->80/tcp, ranges not collapsed.</summary>
     internal static string PortsText(List<PortMapping>? ports) =>
-        ports is null ? "" : string.Join(", ", ports.Select(p => $"{p.HostIp}:{p.HostPort}->{p.ContainerPort}/{p.Proto}"));
+        ports is null ? "" : string.Join(", ", ports.Select(p => $"{(string.IsNullOrEmpty(p.HostIp) ? "0.0.0.0" : p.HostIp)}:{p.HostPort}->{p.ContainerPort}/{p.Proto}"));
 }

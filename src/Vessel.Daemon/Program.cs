@@ -8,7 +8,7 @@ using Vessel.Engine;
 namespace Vessel.Daemon
 {
     internal sealed record DaemonOptions(string Socket, string Root, string RunRoot, string? Group, bool Debug,
-        IReadOnlyList<string> InsecureRegistries, string? AuthFile, Vessel.Engine.Networks.NetworkOptions Network);
+        IReadOnlyList<string> InsecureRegistries, string? AuthFile, string? DockerSocket, Vessel.Engine.Networks.NetworkOptions Network);
 
     internal static class Daemon
     {
@@ -33,6 +33,9 @@ namespace Vessel.Daemon
                   --bridge-subnet CIDR
                                     the default network's subnet (default: the first of 172.17-31.0.0/16,
                                     192.168.0-240.0/20 that clashes with no route of the host)
+                  --docker-socket PATH
+                                    serve the Docker Engine API here (default RUN-ROOT/docker.sock,
+                                    i.e. /run/vessel/docker.sock; "" turns it off)
               -D, --debug           log every request
               -v, --version         print the version and exit
               -h, --help            print this help
@@ -71,7 +74,7 @@ namespace Vessel.Daemon
         private static DaemonOptions? Parse(string[] args)
         {
             string socket = ApiInfo.DefaultSocket, root = ApiInfo.DefaultRoot, runRoot = ApiInfo.DefaultRunRoot;
-            string? group = null, authFile = null, bridgeSubnet = null;
+            string? group = null, authFile = null, dockerSocket = null, bridgeSubnet = null;
             string nftTable = "vessel", bridge = "vessel0";
             bool debug = false;
             var insecure = new List<string>();
@@ -105,6 +108,7 @@ namespace Vessel.Daemon
                         bridgeSubnet = Value();
                         if (!Vessel.Network.Cidr.TryParse(bridgeSubnet, out _)) throw new ArgumentException($"--bridge-subnet {bridgeSubnet}: expected an IPv4 CIDR");
                         break;
+                    case "--docker-socket": dockerSocket = Value(); break;
                     case "-D" or "--debug": debug = true; break;
                     case "-h" or "--help": Console.WriteLine(Usage); return null;
                     case "-v" or "--version": Console.WriteLine($"vesseld version {ApiInfo.Version}, API {ApiInfo.ApiVersion}"); return null;
@@ -115,7 +119,9 @@ namespace Vessel.Daemon
             }
             if (nftTable.Length is 0 or > 64 || !nftTable.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
                 throw new ArgumentException($"--nft-table {nftTable}: letters, digits, _ and - only");
-            return new DaemonOptions(Path.GetFullPath(socket), Path.GetFullPath(root), Path.GetFullPath(runRoot), group, debug, insecure, authFile,
+            runRoot = Path.GetFullPath(runRoot);
+            dockerSocket = dockerSocket is null ? Path.Combine(runRoot, "docker.sock") : dockerSocket.Length == 0 ? null : Path.GetFullPath(dockerSocket);
+            return new DaemonOptions(Path.GetFullPath(socket), Path.GetFullPath(root), runRoot, group, debug, insecure, authFile, dockerSocket,
                 new Vessel.Engine.Networks.NetworkOptions { Table = nftTable, DefaultBridge = bridge, DefaultSubnet = bridgeSubnet });
         }
 
@@ -168,6 +174,10 @@ namespace Vessel.Daemon
             ApiRoutes.Map(app, engine);
             ContainerRoutes.Map(app, engine);
             NetworkRoutes.Map(app, engine);
+            VolumeRoutes.Map(app, engine);
+            ContainerVerbRoutes.Map(app, engine);
+            MachineRoutes.Map(app, engine);
+            BuildRoutes.Map(app, engine);
 
             // The socket is created by Kestrel under our umask: 0117 makes it 0660 from the first instant.
             uint oldMask = Native.Umask(0x4f);
@@ -177,12 +187,22 @@ namespace Vessel.Daemon
             if (Native.Chown(o.Socket, Native.GetEuid(), gid ?? uint.MaxValue) != 0)
                 throw new IOException($"chown {o.Socket}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
 
+            WebApplication? docker = o.DockerSocket is null ? null : await Vessel.DockerApi.DockerServer.StartAsync(engine,
+                new Vessel.DockerApi.DockerServerOptions(o.DockerSocket, gid, provider, o.Debug), app.Lifetime.ApplicationStopping);
+
             engine.Events.Publish("daemon", "start", Environment.ProcessId.ToString(), "vesseld");
-            log.LogInformation("vesseld {Version} (pid {Pid}) serving {Socket}{Group}; root {Root}, run root {RunRoot}", ApiInfo.Version,
-                Environment.ProcessId, o.Socket, o.Group is null ? "" : $" for group {o.Group}", o.Root, o.RunRoot);
+            log.LogInformation("vesseld {Version} (pid {Pid}) serving {Socket}{Docker}{Group}; root {Root}, run root {RunRoot}", ApiInfo.Version,
+                Environment.ProcessId, o.Socket, o.DockerSocket is null ? "" : $" and the Docker API on {o.DockerSocket}",
+                o.Group is null ? "" : $" for group {o.Group}", o.Root, o.RunRoot);
 
             await app.WaitForShutdownAsync();
             log.LogInformation("shutting down");
+            if (docker is not null)
+            {
+                await docker.StopAsync();
+                await docker.DisposeAsync();
+                try { File.Delete(o.DockerSocket!); } catch (IOException) { }
+            }
             await app.DisposeAsync();
             try { File.Delete(o.Socket); } catch (IOException) { }
             try { File.Delete(pidPath); } catch (IOException) { }

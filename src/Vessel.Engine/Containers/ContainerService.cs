@@ -10,6 +10,7 @@ using Vessel.Engine.Events;
 using Vessel.Engine.Images;
 using Vessel.Engine.Networks;
 using Vessel.Engine.State;
+using Vessel.Engine.Volumes;
 using Vessel.Images.Content;
 using Vessel.Images.Gc;
 using Vessel.Images.Oci;
@@ -39,6 +40,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly LeaseStore _leases;
     private readonly ContainerRuntime _runtime;
     private readonly NetworkService _network;
+    private readonly VolumeService _volumes;
     private readonly Action<string> _log;
     private readonly Dictionary<string, ContainerRecord> _all = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
@@ -48,8 +50,9 @@ public sealed partial class ContainerService : IDisposable
     public string Dir { get; }
 
     public ContainerService(string root, string runRoot, Database db, EventBus events, ImageService images, ContentStore content,
-        ReferenceStore refs, SnapshotStore snapshots, LeaseStore leases, NetworkService network, Action<string>? log)
+        ReferenceStore refs, SnapshotStore snapshots, LeaseStore leases, VolumeService volumes, NetworkService network, Action<string>? log)
     {
+        _volumes = volumes;
         _network = network;
         _db = db;
         _events = events;
@@ -150,16 +153,16 @@ public sealed partial class ContainerService : IDisposable
         _network.Stopped(id);
         var state = c.State with
         {
-            Status = ContainerStatus.Exited, Pid = 0, MonitorPid = 0, MonitorStart = 0,
+            Status = ContainerStatus.Exited, Pid = 0, MonitorPid = 0, MonitorStart = 0, Paused = false,
             ExitCode = exit?.ExitCode ?? 255, Signal = exit is { Signal: > 0 } ? exit.Signal : null,
             FinishedAt = ParseTime(exit?.FinishedAt) ?? DateTimeOffset.UtcNow,
             Error = exit is null ? "the container's monitor ended without recording an exit status" : null,
         };
         Save(c with { State = state });
         _events.Publish("container", "die", id, c.Name, new Dictionary<string, string> { ["exitCode"] = state.ExitCode.ToString()!, ["image"] = c.Image });
-        if (c.Config.Request.AutoRemove)
+        if (c.Config.Request.AutoRemove && !DeferRemoval(id))
         {
-            try { Remove(id, force: true); }
+            try { Remove(id, force: true, removeVolumes: true); }
             catch (Exception e) when (e is EngineException or IOException or LinuxException) { _log($"container {id[..12]}: --rm: {e.Message}"); }
         }
     }
@@ -194,6 +197,10 @@ public sealed partial class ContainerService : IDisposable
         catch (ContentException e) { throw EngineException.Invalid(e.Message); }
         var chain = SnapshotStore.ChainIds(image.Config.RootFs.DiffIds);
         var imageConfig = image.Config.Config ?? new ContainerConfig();
+        ContainerExtras.Validate(req, imageConfig);
+        var mountRequests = ContainerMounts.Requests(req, imageConfig);
+        var newVolumes = new List<string>();
+        var pinned = new List<string>();
         string dir = DirOf(id);
         string leaseId = "container-" + id;
         ContainerNetworkPlan? net = null;
@@ -202,7 +209,12 @@ public sealed partial class ContainerService : IDisposable
             _leases.Create(leaseId, LeaseKind.Container, [image.Target.Digest], chain, labels: new Dictionary<string, string> { ["container"] = id });
             Directory.CreateDirectory(dir, (UnixFileMode)0x1c9);
             foreach (var sub in new[] { "upper", "work", "rootfs" }) Directory.CreateDirectory(Path.Combine(dir, sub), (UnixFileMode)0x1ed);
+            CreateInitLayer(dir);
             MountRootfs(id, lower);
+            var mounts = ContainerMounts.Resolve(_volumes, mountRequests, newVolumes);
+            pinned = mounts.Where(m => m.Name is not null).Select(m => m.Name!).ToList();
+            _volumes.Pin(pinned);
+            ContainerMounts.CopyUpAll(RootfsOf(id), mounts, _log);
             string hostname = string.IsNullOrEmpty(req.Hostname) ? id[..12] : req.Hostname;
             File.WriteAllText(Path.Combine(dir, "hostname"), hostname + "\n");
             net = _network.Prepare(id, name, hostname, req, imageConfig.ExposedPorts?.Keys ?? [], n => { var o = Get(n); return (o.Id, o.Name); });
@@ -210,12 +222,14 @@ public sealed partial class ContainerService : IDisposable
             File.WriteAllText(Path.Combine(dir, "resolv.conf"), net.ResolvConf);
             RuntimeSpec spec = ContainerSpec.Build(id, req, imageConfig, hostname, dir,
                 ReadImageFile(id, "etc/passwd"), ReadImageFile(id, "etc/group"), net.Mode);
+            ContainerExtras.Apply(spec, req, mounts);
             File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, RuntimeJson.Indented.RuntimeSpec));
             var record = new ContainerRecord(id, name, req.Image, DateTimeOffset.UtcNow, new ContainerConfigRecord
             {
                 Request = req, ImageId = image.Manifest.Config.Digest.ToString(), ImageTarget = image.Target.Digest.ToString(),
                 Snapshots = chain.Select(d => d.ToString()).ToList(), Args = spec.Process!.Args!, Env = spec.Process.Env!,
                 WorkingDir = spec.Process.Cwd, Hostname = hostname,
+                Mounts = mounts.Count > 0 ? mounts : null, ImageStopSignal = imageConfig.StopSignal, ImageHealthcheck = imageConfig.Healthcheck,
             }, new ContainerStateRecord());
             _db.Write((conn, tx) =>
             {
@@ -236,11 +250,15 @@ public sealed partial class ContainerService : IDisposable
         {
             try { Discard(id); _network.Release(id); }
             catch (Exception e2) when (e2 is IOException or LinuxException) { _log($"cleaning up a failed create: {e2.Message}"); }
+            _volumes.Unpin(pinned);
+            pinned = [];
+            _volumes.RemoveAnonymous(newVolumes);
             if (e is SqliteException { SqliteErrorCode: 19 }) throw EngineException.Conflict($"the container name \"{name}\" is already in use");
             if (e is ContentException ce) throw EngineException.Invalid(ce.Message);
             if (e is LinuxException le) throw new EngineException(ErrorCodes.Internal, le.Message);
             throw;
         }
+        finally { _volumes.Unpin(pinned); }
         _events.Publish("container", "create", id, name, new Dictionary<string, string> { ["image"] = req.Image });
         return new ContainerCreateResponse(id, name, net?.Warnings ?? []);
     }
@@ -250,7 +268,7 @@ public sealed partial class ContainerService : IDisposable
         string rootfs = RootfsOf(id);
         if (Mounts.MountPoints().Contains(rootfs)) return;
         Mounts.Mount("overlay", rootfs, "overlay", 0,
-            OverlayMount.BuildOptions(lower, Path.Combine(DirOf(id), "upper"), Path.Combine(DirOf(id), "work")));
+            OverlayMount.BuildOptions(WithInitLayer(id, lower), Path.Combine(DirOf(id), "upper"), Path.Combine(DirOf(id), "work")));
     }
 
     /// <summary>A file of the image's rootfs, or null; never through a symlink (it could name a host file).</summary>
@@ -315,6 +333,7 @@ public sealed partial class ContainerService : IDisposable
         ContainerRecord c = Get(idOrName);
         if (c.State.Status != ContainerStatus.Running) return;
         TryKill(c.Id, Signals.SIGTERM, all: false);
+        Unfreeze(c); // a frozen init gets its signal once thawed
         if (!await WaitNotRunningAsync(c.Id, TimeSpan.FromSeconds(Math.Max(0, timeoutSeconds)), ct))
         {
             TryKill(c.Id, Signals.SIGKILL, all: true);
@@ -330,6 +349,7 @@ public sealed partial class ContainerService : IDisposable
         int sig = ParseSignal(signal);
         try { _runtime.Kill(c.Id, sig, all: false); }
         catch (RuntimeException e) { throw EngineException.Conflict(e.Message); }
+        Unfreeze(c);
         _events.Publish("container", "kill", c.Id, c.Name, new Dictionary<string, string> { ["signal"] = sig.ToString(CultureInfo.InvariantCulture) });
     }
 
@@ -353,7 +373,7 @@ public sealed partial class ContainerService : IDisposable
         catch (Exception e) when (e is RuntimeException or IOException or LinuxException) { }
     }
 
-    public async Task RemoveAsync(string idOrName, bool force, CancellationToken ct)
+    public async Task RemoveAsync(string idOrName, bool force, CancellationToken ct, bool removeVolumes = false)
     {
         ContainerRecord c = Get(idOrName);
         if (c.State.Status == ContainerStatus.Running)
@@ -363,10 +383,10 @@ public sealed partial class ContainerService : IDisposable
             if (!await WaitNotRunningAsync(c.Id, TimeSpan.FromSeconds(30), ct))
                 throw new EngineException(ErrorCodes.Internal, $"container {c.Id[..12]} did not exit after SIGKILL");
         }
-        Remove(c.Id, force);
+        Remove(c.Id, force, removeVolumes);
     }
 
-    private void Remove(string id, bool force)
+    private void Remove(string id, bool force, bool removeVolumes = false)
     {
         ContainerRecord? c = Find(id);
         if (c is null) return;
@@ -389,6 +409,14 @@ public sealed partial class ContainerService : IDisposable
             return cmd.ExecuteNonQuery();
         });
         _events.Publish("container", "destroy", id, c.Name, new Dictionary<string, string> { ["image"] = c.Image });
+        if (removeVolumes) _volumes.RemoveAnonymous((c.Config.Mounts ?? []).Where(m => m.Anonymous && m.Name is not null).Select(m => m.Name!));
+    }
+
+    /// <summary>(container, volume) for every volume mount of every container: what makes a volume "in use".</summary>
+    public IReadOnlyList<(string ContainerId, string Volume)> VolumeUsers()
+    {
+        lock (_lock)
+            return _all.Values.SelectMany(c => (c.Config.Mounts ?? []).Where(m => m.Name is not null).Select(m => (c.Id, m.Name!))).ToList();
     }
 
     /// <summary>Unmounts the rootfs, removes the directory and the lease.</summary>
@@ -451,12 +479,13 @@ public sealed partial class ContainerService : IDisposable
             Args = c.Config.Args.Skip(1).ToList(), State = StateInfo(c), Config = c.Config.Request, Bundle = DirOf(c.Id),
             LogPath = Path.Combine(DirOf(c.Id), "container.log"), Env = c.Config.Env, WorkingDir = c.Config.WorkingDir, Hostname = c.Config.Hostname,
             NetworkSettings = _network.Settings(c.Id),
+            Mounts = c.Config.Mounts, RestartCount = c.State.RestartCount, Ports = _network.PortsOf(c.Id) ?? c.Config.Request.Ports,
         };
     }
 
     private static ContainerStateInfo StateInfo(ContainerRecord c) => new()
     {
-        Status = c.State.Status, Running = c.State.Status == ContainerStatus.Running, Pid = c.State.Pid, ExitCode = c.State.ExitCode,
+        Status = c.State.Paused ? ContainerStatus.Paused : c.State.Status, Running = c.State.Status == ContainerStatus.Running, Paused = c.State.Paused, Pid = c.State.Pid, ExitCode = c.State.ExitCode,
         Signal = c.State.Signal, StartedAt = c.State.StartedAt, FinishedAt = c.State.FinishedAt, Error = c.State.Error,
         MonitorPid = c.State.MonitorPid > 0 ? c.State.MonitorPid : null,
     };

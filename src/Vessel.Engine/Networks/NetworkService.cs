@@ -339,6 +339,15 @@ public sealed partial class NetworkService : IDisposable
         try
         {
             foreach (var p in req.Publish ?? []) publish.AddRange(PortSpec.Parse(p));
+            // The structured form (the Docker API's PortBindings): HostPort 0 is any free port.
+            foreach (var p in req.Ports ?? [])
+            {
+                if (p.Proto is not ("tcp" or "udp")) throw new FormatException($"invalid port specification \"{p.ContainerPort}/{p.Proto}\": only tcp and udp");
+                if (p.ContainerPort is <= 0 or > 65535 || p.HostPort is < 0 or > 65535) throw new FormatException($"invalid port specification \"{p.HostPort}:{p.ContainerPort}\"");
+                string ip = string.IsNullOrEmpty(p.HostIp) || p.HostIp == "0.0.0.0" ? "" : Cidr.TryParseV4(p.HostIp, out var a) ? a.ToString()
+                    : throw new FormatException($"invalid port specification: host address \"{p.HostIp}\" (IPv4 only)");
+                publish.Add(new PortRequest(ip, p.HostPort, p.HostPort, p.ContainerPort, p.Proto));
+            }
             if (req.PublishAll) foreach (var k in exposedPorts) publish.AddRange(PortSpec.Exposed(k));
         }
         catch (FormatException e) { throw EngineException.Invalid(e.Message); }

@@ -31,7 +31,17 @@ public sealed class Database : IDisposable
             labels  TEXT NOT NULL DEFAULT '{}'
         );
         """,
-        // 2: networks (docs/network.md): bridges, the addresses handed out on them (unique per network: IPAM),
+        // 2: virtual machines (src/Vessel.Engine/Machines).
+        """
+        CREATE TABLE machines (
+            id      TEXT PRIMARY KEY NOT NULL,
+            name    TEXT NOT NULL UNIQUE,
+            created INTEGER NOT NULL,          -- unix nanoseconds
+            config  TEXT NOT NULL DEFAULT '{}', -- JSON
+            state   TEXT NOT NULL DEFAULT '{}'  -- JSON
+        );
+        """,
+        // 3: networks (docs/network.md): bridges, the addresses handed out on them (unique per network: IPAM),
         // and each container's network mode and published ports.
         """
         CREATE TABLE networks (
@@ -166,7 +176,7 @@ public sealed class Database : IDisposable
 
     public long Count(string table)
     {
-        if (table is not ("containers" or "volumes")) throw new ArgumentException($"unknown table {table}", nameof(table));
+        if (table is not ("containers" or "volumes" or "machines")) throw new ArgumentException($"unknown table {table}", nameof(table));
         return Read(c =>
         {
             using SqliteCommand cmd = c.CreateCommand();
