@@ -44,6 +44,7 @@ bench: setup build
 	@bench/integrations.sh
 	@bench/run.sh
 	@bench/images.sh
+	@bench/build.sh
 	@bench/network.sh
 
 clean:

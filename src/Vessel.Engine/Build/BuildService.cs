@@ -221,7 +221,7 @@ public sealed class BuildService
 
     /// <summary>A base image by name: the local one, or pulled when missing (or always with <paramref name="pull"/>).
     /// Returns whether it was already there.</summary>
-    internal (ResolvedImage Image, bool Local) ResolveBase(string buildId, string name, bool pull, SourcePos pos, CancellationToken ct)
+    internal (ResolvedImage Image, bool Local) ResolveBase(string buildId, string name, bool pull, SourcePos pos, CancellationToken ct, Action? pulling = null)
     {
         var resolver = new ImageResolver(_content, _refs);
         ResolvedImage? Find()
@@ -238,6 +238,7 @@ public sealed class BuildService
         bool local = found is not null;
         if (found is null)
         {
+            pulling?.Invoke();
             try { _pull(name, ct).GetAwaiter().GetResult(); }
             catch (EngineException e) { throw new BuildException($"{pos}: {name}: {e.Message}"); }
             found = Find() ?? throw new BuildException($"{pos}: {name}: not found after pulling it");

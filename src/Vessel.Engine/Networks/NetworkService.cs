@@ -344,9 +344,9 @@ public sealed partial class NetworkService : IDisposable
             {
                 if (p.Proto is not ("tcp" or "udp")) throw new FormatException($"invalid port specification \"{p.ContainerPort}/{p.Proto}\": only tcp and udp");
                 if (p.ContainerPort is <= 0 or > 65535 || p.HostPort is < 0 or > 65535) throw new FormatException($"invalid port specification \"{p.HostPort}:{p.ContainerPort}\"");
-                string ip = string.IsNullOrEmpty(p.HostIp) || p.HostIp == "0.0.0.0" ? "" : Cidr.TryParseV4(p.HostIp, out var a) ? a.ToString()
+                string hostIp = string.IsNullOrEmpty(p.HostIp) || p.HostIp == "0.0.0.0" ? "" : Cidr.TryParseV4(p.HostIp, out var a) ? a.ToString()
                     : throw new FormatException($"invalid port specification: host address \"{p.HostIp}\" (IPv4 only)");
-                publish.Add(new PortRequest(ip, p.HostPort, p.HostPort, p.ContainerPort, p.Proto));
+                publish.Add(new PortRequest(hostIp, p.HostPort, p.HostPort, p.ContainerPort, p.Proto));
             }
             if (req.PublishAll) foreach (var k in exposedPorts) publish.AddRange(PortSpec.Exposed(k));
         }
