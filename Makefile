@@ -45,6 +45,7 @@ bench: setup build
 	@bench/run.sh
 	@bench/images.sh
 	@bench/build.sh
+	@bench/network.sh
 
 clean:
 	rm -rf $(BIN) .cache/publish
