@@ -35,6 +35,12 @@ public sealed record ContainerCreateRequest
     public bool OpenStdin { get; init; }
     /// <summary>docker's StdinOnce: the init's stdin closes when the attached client's stdin ends (no tty).</summary>
     public bool StdinOnce { get; init; }
+    /// <summary>Memory + swap limit in bytes (-1: unlimited swap); set by `update --memory-swap`.</summary>
+    public long? MemorySwap { get; init; }
+    /// <summary>Relative CPU weight (cgroup v1 cpu.shares; docker's default 1024); set by `update --cpu-shares`.</summary>
+    public long? CpuShares { get; init; }
+    /// <summary>Published ports (-p); `vessel port` and inspect show them.</summary>
+    public List<PortMapping>? Ports { get; init; }
 }
 
 public sealed record ContainerCreateResponse(string Id, string Name, List<string> Warnings);
@@ -45,6 +51,8 @@ public static class ContainerStatus
     public const string Created = "created";
     public const string Running = "running";
     public const string Exited = "exited";
+    /// <summary>Only in API answers (inspect, ps): the engine keeps a paused container "running" with Paused set.</summary>
+    public const string Paused = "paused";
 }
 
 public sealed record ContainerStateInfo
@@ -60,6 +68,8 @@ public sealed record ContainerStateInfo
     public string? Error { get; init; }
     /// <summary>Pid of the container's monitor (vessel-executor monitor), while it lives.</summary>
     public int? MonitorPid { get; init; }
+    /// <summary>Frozen by `vessel pause` (then Status is "paused" and Running still true, as docker).</summary>
+    public bool Paused { get; init; }
 }
 
 /// <summary>One row of <c>GET /v1/containers</c>.</summary>
@@ -92,6 +102,8 @@ public sealed record ContainerInspect
     public List<string>? Env { get; init; }
     public string? WorkingDir { get; init; }
     public string? Hostname { get; init; }
+    /// <summary>Published ports (from -p; filled by networking once it binds them).</summary>
+    public List<PortMapping>? Ports { get; init; }
 }
 
 public sealed record ContainerWaitResponse(int ExitCode);

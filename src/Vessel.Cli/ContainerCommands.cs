@@ -22,6 +22,7 @@ internal sealed partial class Commands
         root.Subcommands.Add(InspectContainer());
         root.Subcommands.Add(ExecCmd());
         root.Subcommands.Add(AttachCmd());
+        AddContainerVerbCommands(root);
     }
 
     /// <summary>Flags of run/create/exec that take a value: to find where IMAGE (or CONTAINER) is, after which every
@@ -37,7 +38,7 @@ internal sealed partial class Commands
     {
         int i = 0;
         while (i < args.Length && args[i].StartsWith('-')) i += ValueFlags.Contains(args[i]) && !args[i].Contains('=') ? 2 : 1;
-        if (i >= args.Length || args[i] is not ("run" or "create" or "exec")) return args;
+        if (i >= args.Length || args[i] is not ("run" or "create" or "exec" or "top")) return args;
         for (i++; i < args.Length; i++)
         {
             string a = args[i];
@@ -325,6 +326,7 @@ internal sealed partial class Commands
     private static string StatusText(ContainerStateInfo s, DateTimeOffset now) => s.Status switch
     {
         ContainerStatus.Running => "Up " + Human.Duration(now - (s.StartedAt ?? now)),
+        ContainerStatus.Paused => "Up " + Human.Duration(now - (s.StartedAt ?? now)) + " (Paused)",
         ContainerStatus.Exited => $"Exited ({s.ExitCode}) {Human.Ago(s.FinishedAt, now)}",
         _ => "Created",
     };

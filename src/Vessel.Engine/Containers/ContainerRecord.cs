@@ -29,6 +29,8 @@ public sealed record ContainerStateRecord
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
     public string? Error { get; init; }
+    /// <summary>Frozen by pause (the cgroup freezer); Status stays Running.</summary>
+    public bool Paused { get; init; }
 }
 
 public sealed record ContainerRecord(string Id, string Name, string Image, DateTimeOffset Created, ContainerConfigRecord Config, ContainerStateRecord State);

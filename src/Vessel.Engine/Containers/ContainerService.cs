@@ -142,7 +142,7 @@ public sealed partial class ContainerService : IDisposable
         TryRuntimeDelete(id);
         var state = c.State with
         {
-            Status = ContainerStatus.Exited, Pid = 0, MonitorPid = 0, MonitorStart = 0,
+            Status = ContainerStatus.Exited, Pid = 0, MonitorPid = 0, MonitorStart = 0, Paused = false,
             ExitCode = exit?.ExitCode ?? 255, Signal = exit is { Signal: > 0 } ? exit.Signal : null,
             FinishedAt = ParseTime(exit?.FinishedAt) ?? DateTimeOffset.UtcNow,
             Error = exit is null ? "the container's monitor ended without recording an exit status" : null,
@@ -193,6 +193,7 @@ public sealed partial class ContainerService : IDisposable
             _leases.Create(leaseId, LeaseKind.Container, [image.Target.Digest], chain, labels: new Dictionary<string, string> { ["container"] = id });
             Directory.CreateDirectory(dir, (UnixFileMode)0x1c9);
             foreach (var sub in new[] { "upper", "work", "rootfs" }) Directory.CreateDirectory(Path.Combine(dir, sub), (UnixFileMode)0x1ed);
+            CreateInitLayer(dir);
             MountRootfs(id, lower);
             string hostname = string.IsNullOrEmpty(req.Hostname) ? id[..12] : req.Hostname;
             File.WriteAllText(Path.Combine(dir, "hostname"), hostname + "\n");
@@ -239,7 +240,7 @@ public sealed partial class ContainerService : IDisposable
         string rootfs = RootfsOf(id);
         if (Mounts.MountPoints().Contains(rootfs)) return;
         Mounts.Mount("overlay", rootfs, "overlay", 0,
-            OverlayMount.BuildOptions(lower, Path.Combine(DirOf(id), "upper"), Path.Combine(DirOf(id), "work")));
+            OverlayMount.BuildOptions(WithInitLayer(id, lower), Path.Combine(DirOf(id), "upper"), Path.Combine(DirOf(id), "work")));
     }
 
     /// <summary>A file of the image's rootfs, or null; never through a symlink (it could name a host file).</summary>
@@ -304,6 +305,7 @@ public sealed partial class ContainerService : IDisposable
         ContainerRecord c = Get(idOrName);
         if (c.State.Status != ContainerStatus.Running) return;
         TryKill(c.Id, Signals.SIGTERM, all: false);
+        Unfreeze(c); // a frozen init gets its signal once thawed
         if (!await WaitNotRunningAsync(c.Id, TimeSpan.FromSeconds(Math.Max(0, timeoutSeconds)), ct))
         {
             TryKill(c.Id, Signals.SIGKILL, all: true);
@@ -319,6 +321,7 @@ public sealed partial class ContainerService : IDisposable
         int sig = ParseSignal(signal);
         try { _runtime.Kill(c.Id, sig, all: false); }
         catch (RuntimeException e) { throw EngineException.Conflict(e.Message); }
+        Unfreeze(c);
         _events.Publish("container", "kill", c.Id, c.Name, new Dictionary<string, string> { ["signal"] = sig.ToString(CultureInfo.InvariantCulture) });
     }
 
@@ -438,12 +441,13 @@ public sealed partial class ContainerService : IDisposable
             Id = c.Id, Name = c.Name, Image = c.Image, ImageId = c.Config.ImageId, Created = c.Created, Path = c.Config.Args[0],
             Args = c.Config.Args.Skip(1).ToList(), State = StateInfo(c), Config = c.Config.Request, Bundle = DirOf(c.Id),
             LogPath = Path.Combine(DirOf(c.Id), "container.log"), Env = c.Config.Env, WorkingDir = c.Config.WorkingDir, Hostname = c.Config.Hostname,
+            Ports = c.Config.Request.Ports,
         };
     }
 
     private static ContainerStateInfo StateInfo(ContainerRecord c) => new()
     {
-        Status = c.State.Status, Running = c.State.Status == ContainerStatus.Running, Pid = c.State.Pid, ExitCode = c.State.ExitCode,
+        Status = c.State.Paused ? ContainerStatus.Paused : c.State.Status, Running = c.State.Status == ContainerStatus.Running, Paused = c.State.Paused, Pid = c.State.Pid, ExitCode = c.State.ExitCode,
         Signal = c.State.Signal, StartedAt = c.State.StartedAt, FinishedAt = c.State.FinishedAt, Error = c.State.Error,
         MonitorPid = c.State.MonitorPid > 0 ? c.State.MonitorPid : null,
     };

@@ -131,19 +131,8 @@ public static class ContainerSpec
         var (uid, gid, groups) = ResolveUser(req.User ?? image.User, passwd, group);
         var cwd = !string.IsNullOrEmpty(req.WorkingDir) ? req.WorkingDir : !string.IsNullOrEmpty(image.WorkingDir) ? image.WorkingDir : "/";
         if (!cwd.StartsWith('/')) throw EngineException.Invalid($"the working directory '{cwd}' is invalid: it needs to be an absolute path");
-        var resources = new LinuxResources { Devices = [new LinuxDeviceCgroup { Allow = false, Access = "rwm" }] };
-        if (req.Memory is long mem)
-        {
-            if (mem < 6 * 1024 * 1024) throw EngineException.Invalid("minimum memory limit allowed is 6MB");
-            resources.Memory = new LinuxMemory { Limit = mem };
-        }
-        if (req.PidsLimit is long pids && pids > 0) resources.Pids = new LinuxPids { Limit = pids };
-        if (req.Cpus is double cpus)
-        {
-            if (cpus <= 0 || cpus > Environment.ProcessorCount)
-                throw EngineException.Invalid($"range of CPUs is from 0.01 to {Environment.ProcessorCount}.00, as there are only {Environment.ProcessorCount} CPUs available");
-            resources.Cpu = new LinuxCpu { Period = 100_000, Quota = (long)Math.Round(cpus * 100_000) };
-        }
+        var resources = Resources(req);
+        resources.Devices = [new LinuxDeviceCgroup { Allow = false, Access = "rwm" }];
         var sysfsOptions = req.Privileged ? new[] { "nosuid", "noexec", "nodev" } : ["nosuid", "noexec", "nodev", "ro"];
         var spec = new RuntimeSpec
         {
@@ -185,6 +174,37 @@ public static class ContainerSpec
             },
         };
         return spec;
+    }
+
+    /// <summary>The cgroup limits of a request (memory, memory+swap, pids, cpus, cpu shares), checked as docker checks them.
+    /// Also what `update` applies to a running container.</summary>
+    public static LinuxResources Resources(ContainerCreateRequest req)
+    {
+        var resources = new LinuxResources();
+        if (req.Memory is long mem && mem > 0)
+        {
+            if (mem < 6 * 1024 * 1024) throw EngineException.Invalid("minimum memory limit allowed is 6MB");
+            resources.Memory = new LinuxMemory { Limit = mem };
+        }
+        if (req.MemorySwap is long swap && swap != 0)
+        {
+            if (req.Memory is not (long m and > 0)) throw EngineException.Invalid("you should always set the memory limit when using the memoryswap limit");
+            if (swap > 0 && swap < m) throw EngineException.Invalid("minimum memoryswap limit should be larger than memory limit, see usage");
+            resources.Memory!.Swap = swap;
+        }
+        if (req.PidsLimit is long pids && pids > 0) resources.Pids = new LinuxPids { Limit = pids };
+        if (req.Cpus is double cpus && cpus != 0)
+        {
+            if (cpus < 0 || cpus > Environment.ProcessorCount)
+                throw EngineException.Invalid($"range of CPUs is from 0.01 to {Environment.ProcessorCount}.00, as there are only {Environment.ProcessorCount} CPUs available");
+            resources.Cpu = new LinuxCpu { Period = 100_000, Quota = (long)Math.Round(cpus * 100_000) };
+        }
+        if (req.CpuShares is long shares && shares != 0)
+        {
+            if (shares < 2) throw EngineException.Invalid("minimum cpu shares is 2");
+            (resources.Cpu ??= new LinuxCpu()).Shares = (ulong)shares;
+        }
+        return resources;
     }
 
     /// <summary>/etc/hosts of a container without networking: loopback and its own name.</summary>

@@ -9,6 +9,8 @@ public enum WhiteoutMode
     /// <summary>Flattening onto a directory that already holds the lower layers: <c>.wh.NAME</c> deletes NAME,
     /// <c>.wh..wh..opq</c> deletes the directory's lower content. Entries of the same layer are never removed.</summary>
     Apply,
+    /// <summary>Not a layer (a <c>cp</c> into a container): <c>.wh.</c> names are ordinary files.</summary>
+    Literal,
 }
 
 /// <summary>Caps that stop hostile or broken layers. Defaults are generous but finite.</summary>

@@ -157,7 +157,7 @@ public static class LayerExtractor
             if (rec.GnuSparse || entry.EntryType == TarEntryType.SparseFile)
                 throw Fail(name, "is a GNU sparse file, which is not supported in layers");
 
-            if (comps.Length > 0 && comps[^1].StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
+            if (comps.Length > 0 && options.Whiteouts != WhiteoutMode.Literal && comps[^1].StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
             {
                 Whiteout(name, comps);
                 return;
