@@ -148,7 +148,9 @@ namespace Vessel.Daemon
             ApiRoutes.Map(app, engine);
             ContainerRoutes.Map(app, engine);
             StdioRoutes.Map(app, engine);
+            VolumeRoutes.Map(app, engine);
             ContainerVerbRoutes.Map(app, engine);
+            MachineRoutes.Map(app, engine);
 
             // The socket is created by Kestrel under our umask: 0117 makes it 0660 from the first instant.
             uint oldMask = Native.Umask(0x4f);
