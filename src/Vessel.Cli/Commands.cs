@@ -42,6 +42,7 @@ internal sealed partial class Commands
         root.Subcommands.Add(Save());
         root.Subcommands.Add(Load());
         root.Subcommands.Add(Import());
+        root.Subcommands.Add(BuildCmd());
         root.Subcommands.Add(Tag());
         root.Subcommands.Add(Rmi("rmi"));
         root.Subcommands.Add(ImageGroup());

@@ -49,6 +49,7 @@ public sealed class Engine : IAsyncDisposable
     public ContainerService Containers { get; }
     public VolumeService Volumes { get; }
     public MachineService Machines { get; }
+    public Build.BuildService Builds { get; }
     private readonly Lazy<RuntimeInfo> _runtime;
 
     private Engine(EngineOptions options, Database db)
@@ -75,6 +76,7 @@ public sealed class Engine : IAsyncDisposable
         Transfer.VolumeUsage = Volumes.Usage;
         Transfer.ContainerUsage = Containers.Usage;
         Machines = new MachineService(options.Root, options.RunRoot, db, Events, options.Log);
+        Builds = new Build.BuildService(options.Root, options.RunRoot, Content, Refs, Snapshots, Leases, Events, PullForBuild, options.Log);
         _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
     }
 
@@ -86,7 +88,16 @@ public sealed class Engine : IAsyncDisposable
         var engine = new Engine(options, Database.Open(options.Root));
         engine.Containers.Recover();
         engine.Machines.Recover();
+        engine.Builds.Recover();
         return engine;
+    }
+
+    /// <summary>A build's FROM of an image that is not here: an ordinary pull operation, awaited.</summary>
+    private async Task PullForBuild(string name, CancellationToken ct)
+    {
+        Operations.Operation op = Transfer.StartPull(Operations, name, null);
+        using (ct.Register(() => op.Cts.Cancel())) await op.Completion;
+        if (op.Info().Error is { } err) throw new EngineException(err.Code, err.Message);
     }
 
     public static string Kernel => ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown";
