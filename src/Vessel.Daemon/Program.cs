@@ -8,7 +8,7 @@ using Vessel.Engine;
 namespace Vessel.Daemon
 {
     internal sealed record DaemonOptions(string Socket, string Root, string RunRoot, string? Group, bool Debug,
-        IReadOnlyList<string> InsecureRegistries, string? AuthFile);
+        IReadOnlyList<string> InsecureRegistries, string? AuthFile, string? DockerSocket);
 
     internal static class Daemon
     {
@@ -27,6 +27,9 @@ namespace Vessel.Daemon
                                     on 127.0.0.0/8, ::1 and localhost always are)
                   --auth-file PATH  registry credentials kept by login (docker config.json format;
                                     default /root/.config/vessel/auth.json)
+                  --docker-socket PATH
+                                    serve the Docker Engine API here (default RUN-ROOT/docker.sock,
+                                    i.e. /run/vessel/docker.sock; "" turns it off)
               -D, --debug           log every request
               -v, --version         print the version and exit
               -h, --help            print this help
@@ -65,7 +68,7 @@ namespace Vessel.Daemon
         private static DaemonOptions? Parse(string[] args)
         {
             string socket = ApiInfo.DefaultSocket, root = ApiInfo.DefaultRoot, runRoot = ApiInfo.DefaultRunRoot;
-            string? group = null, authFile = null;
+            string? group = null, authFile = null, dockerSocket = null;
             bool debug = false;
             var insecure = new List<string>();
             for (int i = 0; i < args.Length; i++)
@@ -88,6 +91,7 @@ namespace Vessel.Daemon
                         insecure.Add(reg);
                         break;
                     case "--auth-file": authFile = Path.GetFullPath(Value()); break;
+                    case "--docker-socket": dockerSocket = Value(); break;
                     case "-D" or "--debug": debug = true; break;
                     case "-h" or "--help": Console.WriteLine(Usage); return null;
                     case "-v" or "--version": Console.WriteLine($"vesseld version {ApiInfo.Version}, API {ApiInfo.ApiVersion}"); return null;
@@ -96,7 +100,9 @@ namespace Vessel.Daemon
                 if (a is "--socket" or "--root" or "--run-root" && string.IsNullOrEmpty(a == "--socket" ? socket : a == "--root" ? root : runRoot))
                     throw new ArgumentException($"{a} needs a non-empty path");
             }
-            return new DaemonOptions(Path.GetFullPath(socket), Path.GetFullPath(root), Path.GetFullPath(runRoot), group, debug, insecure, authFile);
+            runRoot = Path.GetFullPath(runRoot);
+            dockerSocket = dockerSocket is null ? Path.Combine(runRoot, "docker.sock") : dockerSocket.Length == 0 ? null : Path.GetFullPath(dockerSocket);
+            return new DaemonOptions(Path.GetFullPath(socket), Path.GetFullPath(root), runRoot, group, debug, insecure, authFile, dockerSocket);
         }
 
         private static async Task<int> Run(DaemonOptions o)
@@ -161,12 +167,22 @@ namespace Vessel.Daemon
             if (Native.Chown(o.Socket, Native.GetEuid(), gid ?? uint.MaxValue) != 0)
                 throw new IOException($"chown {o.Socket}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
 
+            WebApplication? docker = o.DockerSocket is null ? null : await Vessel.DockerApi.DockerServer.StartAsync(engine,
+                new Vessel.DockerApi.DockerServerOptions(o.DockerSocket, gid, provider, o.Debug), app.Lifetime.ApplicationStopping);
+
             engine.Events.Publish("daemon", "start", Environment.ProcessId.ToString(), "vesseld");
-            log.LogInformation("vesseld {Version} (pid {Pid}) serving {Socket}{Group}; root {Root}, run root {RunRoot}", ApiInfo.Version,
-                Environment.ProcessId, o.Socket, o.Group is null ? "" : $" for group {o.Group}", o.Root, o.RunRoot);
+            log.LogInformation("vesseld {Version} (pid {Pid}) serving {Socket}{Docker}{Group}; root {Root}, run root {RunRoot}", ApiInfo.Version,
+                Environment.ProcessId, o.Socket, o.DockerSocket is null ? "" : $" and the Docker API on {o.DockerSocket}",
+                o.Group is null ? "" : $" for group {o.Group}", o.Root, o.RunRoot);
 
             await app.WaitForShutdownAsync();
             log.LogInformation("shutting down");
+            if (docker is not null)
+            {
+                await docker.StopAsync();
+                await docker.DisposeAsync();
+                try { File.Delete(o.DockerSocket!); } catch (IOException) { }
+            }
             await app.DisposeAsync();
             try { File.Delete(o.Socket); } catch (IOException) { }
             try { File.Delete(pidPath); } catch (IOException) { }

@@ -152,7 +152,7 @@ public sealed partial class ContainerService : IDisposable
         };
         Save(c with { State = state });
         _events.Publish("container", "die", id, c.Name, new Dictionary<string, string> { ["exitCode"] = state.ExitCode.ToString()!, ["image"] = c.Image });
-        if (c.Config.Request.AutoRemove)
+        if (c.Config.Request.AutoRemove && !DeferRemoval(id))
         {
             try { Remove(id, force: true, removeVolumes: true); }
             catch (Exception e) when (e is EngineException or IOException or LinuxException) { _log($"container {id[..12]}: --rm: {e.Message}"); }

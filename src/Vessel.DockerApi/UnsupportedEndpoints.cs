@@ -1,0 +1,56 @@
+namespace Vessel.DockerApi;
+
+/// <summary>Docker API endpoints Vessel does not serve (yet): each answers 501 with a message naming the feature,
+/// so clients print a clear error instead of "page not found" or hanging.</summary>
+internal static class UnsupportedEndpoints
+{
+    private static readonly (string Method, string Pattern, string What)[] Routes =
+    [
+        ("GET", "/containers/{id}/top", "listing a container's processes (docker top)"),
+        ("GET", "/containers/{id}/stats", "container statistics (docker stats)"),
+        ("GET", "/containers/{id}/changes", "container filesystem changes (docker diff)"),
+        ("GET", "/containers/{id}/export", "exporting a container (docker export)"),
+        ("GET", "/containers/{id}/archive", "copying from a container (docker cp)"),
+        ("HEAD", "/containers/{id}/archive", "copying from a container (docker cp)"),
+        ("PUT", "/containers/{id}/archive", "copying into a container (docker cp)"),
+        ("POST", "/containers/{id}/rename", "renaming a container"),
+        ("POST", "/containers/{id}/pause", "pausing a container"),
+        ("POST", "/containers/{id}/unpause", "unpausing a container"),
+        ("POST", "/containers/{id}/update", "updating a container's resources (docker update)"),
+        ("POST", "/containers/{id}/resize", "resizing a container's terminal (no pseudo-terminal in this version)"),
+        ("GET", "/containers/{id}/attach/ws", "attaching over a websocket"),
+        ("POST", "/commit", "committing a container to an image (docker commit)"),
+        ("POST", "/build", "building images (docker build)"),
+        ("POST", "/build/prune", "the build cache"),
+        ("POST", "/session", "BuildKit sessions"),
+        ("GET", "/images/search", "searching a registry (docker search)"),
+        ("GET", "/networks", "networks"),
+        ("GET", "/networks/{id}", "networks"),
+        ("POST", "/networks/create", "networks"),
+        ("POST", "/networks/prune", "networks"),
+        ("POST", "/networks/{id}/connect", "networks"),
+        ("POST", "/networks/{id}/disconnect", "networks"),
+        ("DELETE", "/networks/{id}", "networks"),
+        ("GET", "/volumes", "volumes"),
+        ("GET", "/volumes/{name}", "volumes"),
+        ("POST", "/volumes/create", "volumes"),
+        ("POST", "/volumes/prune", "volumes"),
+        ("DELETE", "/volumes/{name}", "volumes"),
+        ("GET", "/plugins", "plugins"),
+        ("GET", "/distribution/{**name}", "distribution inspection"),
+        ("GET", "/swarm", "swarm mode"),
+        ("POST", "/swarm/init", "swarm mode"),
+        ("POST", "/swarm/join", "swarm mode"),
+        ("GET", "/nodes", "swarm mode"),
+        ("GET", "/services", "swarm mode"),
+        ("GET", "/tasks", "swarm mode"),
+        ("GET", "/secrets", "swarm mode"),
+        ("GET", "/configs", "swarm mode"),
+    ];
+
+    public static void Map(WebApplication app)
+    {
+        foreach (var (method, pattern, what) in Routes)
+            app.MapMethods(pattern, [method], _ => throw DockerErrors.NotSupported(what));
+    }
+}
