@@ -44,6 +44,8 @@ bench: setup build
 	@bench/integrations.sh
 	@bench/run.sh
 	@bench/images.sh
+	@bench/build.sh
+	@bench/network.sh
 
 clean:
 	rm -rf $(BIN) .cache/publish

@@ -35,6 +35,16 @@ public sealed record ContainerCreateRequest
     public bool OpenStdin { get; init; }
     /// <summary>docker's StdinOnce: the init's stdin closes when the attached client's stdin ends (no tty).</summary>
     public bool StdinOnce { get; init; }
+    /// <summary>"bridge"/"default" (the default network, when null), a network name or id, "none", "host", "container:NAME".</summary>
+    public string? NetworkMode { get; init; }
+    /// <summary>--ip: the address on the (first) network.</summary>
+    public string? Ip { get; init; }
+    /// <summary>--network-alias: more names on user networks.</summary>
+    public List<string>? NetworkAliases { get; init; }
+    /// <summary>-p in docker's syntax: [IP:][HOST[-END]:]CONTAINER[-END][/tcp|/udp].</summary>
+    public List<string>? Publish { get; init; }
+    /// <summary>-P: every port the image exposes, on random host ports.</summary>
+    public bool PublishAll { get; init; }
     /// <summary>-v in docker's syntax (NAME:/path[:opts], /host/path:/path[:opts], /path), parsed by the daemon.</summary>
     public List<string>? Binds { get; init; }
     /// <summary>--mount in docker's syntax (type=volume|bind|tmpfs,source=…,target=…,readonly,…), parsed by the daemon.</summary>
@@ -107,6 +117,8 @@ public sealed record ContainerSummary
     public required DateTimeOffset Created { get; init; }
     public required ContainerStateInfo State { get; init; }
     public Dictionary<string, string>? Labels { get; init; }
+    /// <summary>Published ports while it runs.</summary>
+    public List<PortMapping>? Ports { get; init; }
 }
 
 /// <summary><c>GET /v1/containers/{id}</c>.</summary>
@@ -126,6 +138,7 @@ public sealed record ContainerInspect
     public List<string>? Env { get; init; }
     public string? WorkingDir { get; init; }
     public string? Hostname { get; init; }
+    public ContainerNetworkSettings? NetworkSettings { get; init; }
     /// <summary>Volumes, binds and tmpfs mounts.</summary>
     public List<ContainerMountPoint>? Mounts { get; init; }
     /// <summary>How often the restart policy has started the container again since it was last started by hand.</summary>

@@ -49,6 +49,7 @@ internal sealed partial class Commands
         root.Subcommands.Add(OperationGroup());
         root.Subcommands.Add(new Command("system", "Manage Vessel") { Info("info"), Events(), SystemDf(), Prune("prune", system: true) });
         AddContainerCommands(root);
+        root.Subcommands.Add(NetworkGroup());
         root.Subcommands.Add(VmGroup());
         return root;
     }

@@ -33,6 +33,7 @@ internal sealed partial class Commands
     [
         "-H", "--host", "--name", "-e", "--env", "-w", "--workdir", "--entrypoint", "--hostname", "-m", "--memory", "--pids-limit",
         "--cpus", "--cap-add", "--cap-drop", "-l", "--label", "-u", "--user", "--detach-keys",
+        "--network", "--net", "--ip", "--network-alias", "--net-alias", "-p", "--publish",
     ];
 
     private static bool IsValueFlag(string a) => ValueFlags.Contains(a) || FeatureValueFlags.Contains(a);
@@ -72,13 +73,18 @@ internal sealed partial class Commands
         public readonly Option<string[]> Labels = new("--label", "-l") { Description = "Set meta data on a container", Arity = ArgumentArity.ZeroOrMore };
         public readonly Option<bool> Interactive = new("--interactive", "-i") { Description = "Keep STDIN open even if not attached" };
         public readonly Option<bool> Tty = new("--tty", "-t") { Description = "Allocate a pseudo-TTY" };
+        public readonly Option<string?> Network = new("--network", "--net") { Description = "Connect a container to a network (bridge, NAME, none, host, container:NAME)" };
+        public readonly Option<string?> Ip = new("--ip") { Description = "IPv4 address (e.g., 172.30.100.104)" };
+        public readonly Option<string[]> Aliases = new("--network-alias", "--net-alias") { Description = "Add network-scoped alias for the container", Arity = ArgumentArity.ZeroOrMore };
+        public readonly Option<string[]> Publish = new("--publish", "-p") { Description = "Publish a container's port(s) to the host ([IP:][HOST:]CONTAINER[/udp])", Arity = ArgumentArity.ZeroOrMore };
+        public readonly Option<bool> PublishAll = new("--publish-all", "-P") { Description = "Publish all exposed ports to random ports" };
         public readonly FeatureFlags Features = new();
         public readonly Argument<string> Image = new("IMAGE");
         public readonly Argument<string[]> Cmd = new("COMMAND") { Arity = ArgumentArity.ZeroOrMore };
 
         public void AddTo(Command cmd)
         {
-            foreach (Option o in new Option[] { Name, Env, Workdir, Entrypoint, Hostname, User, Memory, Pids, Cpus, ReadOnly, CapAdd, CapDrop, Privileged, Labels, Interactive, Tty })
+            foreach (Option o in new Option[] { Name, Env, Workdir, Entrypoint, Hostname, User, Memory, Pids, Cpus, ReadOnly, CapAdd, CapDrop, Privileged, Labels, Network, Ip, Aliases, Publish, PublishAll, Interactive, Tty })
                 cmd.Options.Add(o);
             Features.AddTo(cmd);
             cmd.Arguments.Add(Image);
@@ -107,6 +113,8 @@ internal sealed partial class Commands
                 CapDrop = pr.GetValue(CapDrop) is { Length: > 0 } cd ? [.. cd] : null, Privileged = pr.GetValue(Privileged),
                 Labels = labels.Count > 0 ? labels : null, AutoRemove = autoRemove,
                 Tty = pr.GetValue(Tty), OpenStdin = pr.GetValue(Interactive), StdinOnce = pr.GetValue(Interactive) && attached,
+                NetworkMode = pr.GetValue(Network), Ip = pr.GetValue(Ip), NetworkAliases = pr.GetValue(Aliases) is { Length: > 0 } na ? [.. na] : null,
+                Publish = pr.GetValue(Publish) is { Length: > 0 } pp ? [.. pp] : null, PublishAll = pr.GetValue(PublishAll),
             });
         }
 
@@ -318,12 +326,12 @@ internal sealed partial class Commands
             List<ContainerSummary> list = await c.Get($"v1/containers{(pr.GetValue(all) ? "?all=true" : "")}", ContainerJson.Default.ListContainerSummary, ct);
             if (pr.GetValue(quiet)) { foreach (var s in list) Console.Out.WriteLine(s.Id[..12]); return 0; }
             if (json) { foreach (var s in list) JsonLine(s, ContainerJson.Default.ContainerSummary); return 0; }
-            var t = new Table("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES");
+            var t = new Table("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES");
             var now = DateTimeOffset.UtcNow;
             foreach (var s in list)
             {
                 string command = s.Command.Length > 20 ? s.Command[..19] + "…" : s.Command;
-                t.Add(s.Id[..12], s.Image, $"\"{command}\"", Human.Ago(s.Created, now), StatusText(s.State, now), s.Name);
+                t.Add(s.Id[..12], s.Image, $"\"{command}\"", Human.Ago(s.Created, now), StatusText(s.State, now), PortsText(s.Ports), s.Name);
             }
             Console.Out.Write(t.ToString());
             return 0;

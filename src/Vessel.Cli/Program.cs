@@ -53,6 +53,7 @@ internal static class Program
 
         Management Commands:
           image       Manage images
+          network     Manage networks
           vm          Manage virtual machines (QEMU)
           operation   Manage long-running operations (pulls, imports)
           system      Manage Vessel

@@ -8,7 +8,7 @@ using Vessel.Engine;
 namespace Vessel.Daemon
 {
     internal sealed record DaemonOptions(string Socket, string Root, string RunRoot, string? Group, bool Debug,
-        IReadOnlyList<string> InsecureRegistries, string? AuthFile, string? DockerSocket);
+        IReadOnlyList<string> InsecureRegistries, string? AuthFile, string? DockerSocket, Vessel.Engine.Networks.NetworkOptions Network);
 
     internal static class Daemon
     {
@@ -27,6 +27,12 @@ namespace Vessel.Daemon
                                     on 127.0.0.0/8, ::1 and localhost always are)
                   --auth-file PATH  registry credentials kept by login (docker config.json format;
                                     default /root/.config/vessel/auth.json)
+                  --nft-table NAME  nftables table (family inet) for NAT and published ports
+                                    (default vessel; one per daemon)
+                  --bridge NAME     the default network's bridge device (default vessel0)
+                  --bridge-subnet CIDR
+                                    the default network's subnet (default: the first of 172.17-31.0.0/16,
+                                    192.168.0-240.0/20 that clashes with no route of the host)
                   --docker-socket PATH
                                     serve the Docker Engine API here (default RUN-ROOT/docker.sock,
                                     i.e. /run/vessel/docker.sock; "" turns it off)
@@ -68,7 +74,8 @@ namespace Vessel.Daemon
         private static DaemonOptions? Parse(string[] args)
         {
             string socket = ApiInfo.DefaultSocket, root = ApiInfo.DefaultRoot, runRoot = ApiInfo.DefaultRunRoot;
-            string? group = null, authFile = null, dockerSocket = null;
+            string? group = null, authFile = null, dockerSocket = null, bridgeSubnet = null;
+            string nftTable = "vessel", bridge = "vessel0";
             bool debug = false;
             var insecure = new List<string>();
             for (int i = 0; i < args.Length; i++)
@@ -91,6 +98,16 @@ namespace Vessel.Daemon
                         insecure.Add(reg);
                         break;
                     case "--auth-file": authFile = Path.GetFullPath(Value()); break;
+                    case "--nft-table": nftTable = Value(); break;
+                    case "--bridge":
+                        bridge = Value();
+                        if (bridge.Length is 0 or > 15 || bridge.Any(c => c is '/' or ':' || char.IsWhiteSpace(c)))
+                            throw new ArgumentException($"--bridge {bridge}: not a valid interface name (1-15 characters)");
+                        break;
+                    case "--bridge-subnet":
+                        bridgeSubnet = Value();
+                        if (!Vessel.Network.Cidr.TryParse(bridgeSubnet, out _)) throw new ArgumentException($"--bridge-subnet {bridgeSubnet}: expected an IPv4 CIDR");
+                        break;
                     case "--docker-socket": dockerSocket = Value(); break;
                     case "-D" or "--debug": debug = true; break;
                     case "-h" or "--help": Console.WriteLine(Usage); return null;
@@ -100,9 +117,12 @@ namespace Vessel.Daemon
                 if (a is "--socket" or "--root" or "--run-root" && string.IsNullOrEmpty(a == "--socket" ? socket : a == "--root" ? root : runRoot))
                     throw new ArgumentException($"{a} needs a non-empty path");
             }
+            if (nftTable.Length is 0 or > 64 || !nftTable.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
+                throw new ArgumentException($"--nft-table {nftTable}: letters, digits, _ and - only");
             runRoot = Path.GetFullPath(runRoot);
             dockerSocket = dockerSocket is null ? Path.Combine(runRoot, "docker.sock") : dockerSocket.Length == 0 ? null : Path.GetFullPath(dockerSocket);
-            return new DaemonOptions(Path.GetFullPath(socket), Path.GetFullPath(root), runRoot, group, debug, insecure, authFile, dockerSocket);
+            return new DaemonOptions(Path.GetFullPath(socket), Path.GetFullPath(root), runRoot, group, debug, insecure, authFile, dockerSocket,
+                new Vessel.Engine.Networks.NetworkOptions { Table = nftTable, DefaultBridge = bridge, DefaultSubnet = bridgeSubnet });
         }
 
         private static async Task<int> Run(DaemonOptions o)
@@ -134,7 +154,7 @@ namespace Vessel.Daemon
             await using VesselEngine engine = VesselEngine.Open(new EngineOptions
             {
                 Root = o.Root, RunRoot = o.RunRoot, Socket = o.Socket, Log = m => log.LogInformation("{Message}", m),
-                InsecureRegistries = o.InsecureRegistries, AuthFile = o.AuthFile,
+                InsecureRegistries = o.InsecureRegistries, AuthFile = o.AuthFile, Network = o.Network,
             });
 
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = o.RunRoot });
@@ -154,6 +174,7 @@ namespace Vessel.Daemon
             ApiRoutes.Map(app, engine);
             ContainerRoutes.Map(app, engine);
             StdioRoutes.Map(app, engine);
+            NetworkRoutes.Map(app, engine);
             VolumeRoutes.Map(app, engine);
             ContainerVerbRoutes.Map(app, engine);
             MachineRoutes.Map(app, engine);

@@ -4,6 +4,7 @@ using Vessel.Api;
 using Vessel.Engine.Containers;
 using Vessel.Engine.Events;
 using Vessel.Engine.Images;
+using Vessel.Engine.Networks;
 using Vessel.Engine.Machines;
 using Vessel.Engine.Operations;
 using Vessel.Engine.State;
@@ -30,6 +31,8 @@ public sealed record EngineOptions
     public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
     /// <summary>Where <c>login</c> keeps credentials (docker's config.json format); null: CredentialStore.DefaultPath.</summary>
     public string? AuthFile { get; init; }
+    /// <summary>Networks: the nftables table, the default bridge and its subnet.</summary>
+    public NetworkOptions Network { get; init; } = new();
 }
 
 /// <summary>The composition root: owns the paths, the services and their lifetime. Data flows API → Engine →
@@ -47,6 +50,7 @@ public sealed class Engine : IAsyncDisposable
     public LeaseStore Leases { get; }
     public ImageTransfer Transfer { get; }
     public ContainerService Containers { get; }
+    public NetworkService Networks { get; }
     public VolumeService Volumes { get; }
     public MachineService Machines { get; }
     public Build.BuildService Builds { get; }
@@ -71,7 +75,8 @@ public sealed class Engine : IAsyncDisposable
         };
         Transfer = new ImageTransfer(Content, Refs, Snapshots, Leases, Images, Events, registry, options.Log);
         Volumes = new VolumeService(options.Root, db, Events, options.Log);
-        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, Volumes, options.Log);
+        Networks = new NetworkService(db, Events, options.Network, options.Log);
+        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, Volumes, Networks, options.Log);
         Volumes.Users = Containers.VolumeUsers;
         Transfer.VolumeUsage = Volumes.Usage;
         Transfer.ContainerUsage = Containers.Usage;
@@ -157,6 +162,7 @@ public sealed class Engine : IAsyncDisposable
     {
         await Operations.CancelAllAsync(TimeSpan.FromSeconds(10));
         Containers.Dispose();
+        Networks.Dispose();
         Machines.Dispose();
         Database.Dispose();
     }

@@ -113,6 +113,56 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
     }
 
     [Fact]
+    public void OwnershipArchivesUsersAndOnbuild()
+    {
+        string ctx = Context("more", new()
+        {
+            ["Containerfile"] = """
+                FROM bb:1
+                RUN echo 'builder:x:4242:4343::/home/builder:/bin/sh' >> /etc/passwd && echo 'builders:x:4343:' >> /etc/group
+                ADD files.tar.gz /opt/extracted/
+                ADD files.tar.gz /opt/plain-copy.tgz.d/
+                COPY --chown=builder:builders --chmod=0640 sub/a.txt /opt/owned.txt
+                COPY sub /opt/sub-contents
+                USER builder
+                RUN id -u > /tmp/uid && touch /tmp/made-by-builder
+                USER root
+                VOLUME /data
+                ENTRYPOINT ["cat"]
+                ONBUILD RUN echo triggered > /onbuild.txt
+                """,
+            ["sub/a.txt"] = "a\n",
+            ["sub/deeper/b.txt"] = "b\n",
+        });
+        var tar = Binaries.Run("tar", ["-czf", Path.Combine(ctx, "files.tar.gz"), "-C", Path.Combine(ctx, "sub"), "."]);
+        Ok(tar);
+        var r = D.Vessel("build", "-t", "more:1", ctx);
+        Ok(r);
+        Assert.Contains("COPY --chown=builder:builders --chmod=0640 sub/a.txt /opt/owned.txt", r.Err);
+        var ls = D.Vessel("run", "--rm", "--entrypoint", "sh", "more:1", "-c",
+            "stat -c '%n %u:%g %a' /opt/owned.txt /opt/extracted/a.txt /opt/extracted/deeper/b.txt /opt/sub-contents/deeper/b.txt /tmp/made-by-builder; cat /tmp/uid");
+        Ok(ls);
+        Assert.Equal([
+            "/opt/owned.txt 4242:4343 640", "/opt/extracted/a.txt 0:0 644", "/opt/extracted/deeper/b.txt 0:0 644",
+            "/opt/sub-contents/deeper/b.txt 0:0 644", "/tmp/made-by-builder 4242:4343 644", "4242"], ls.OutLines);
+        // ENTRYPOINT without CMD in this file clears the base image's CMD ["sh"].
+        Assert.Equal("a", D.Vessel("run", "--rm", "more:1", "/opt/owned.txt").Out.Trim());
+        var inspect = D.Vessel("image", "inspect", "more:1");
+        Assert.Contains("\"/data\"", inspect.Out);
+        Assert.DoesNotContain("\"Cmd\"", inspect.Out);
+        Assert.Contains("RUN echo triggered", inspect.Out);
+
+        // An image built FROM it runs the trigger first and does not inherit it.
+        string child = Context("child", new() { ["Containerfile"] = "FROM more:1\nRUN cat /onbuild.txt\n" });
+        var c = D.Vessel("build", "-t", "child:1", child);
+        Ok(c);
+        Assert.Contains("[2/3] RUN echo triggered > /onbuild.txt", c.Err);
+        Assert.Contains(" triggered", c.Err);
+        Assert.DoesNotContain("OnBuild", D.Vessel("image", "inspect", "child:1").Out);
+        Ok(D.Vessel("rmi", "more:1", "child:1"));
+    }
+
+    [Fact]
     public void MultiStageIntoScratchAndTarget()
     {
         string ctx = Context("multi", new()
@@ -175,6 +225,10 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         var m = D.Vessel("build", missing);
         Assert.Equal(1, m.Code);
         Assert.Contains("nope.txt: not found in the build context", m.Err);
+
+        var badTag = D.Vessel("build", "-t", "Bad:Tag!", missing);
+        Assert.Equal(125, badTag.Code);
+        Assert.Contains("invalid tag \"Bad:Tag!\"", badTag.Err);
 
         string outside = Context("outside", new() { ["Containerfile"] = "FROM bb:1\nCOPY ../../etc/passwd /\n" });
         Assert.Contains("outside the build context", D.Vessel("build", outside).Err);

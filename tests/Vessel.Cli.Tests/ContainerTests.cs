@@ -21,10 +21,12 @@ public sealed class BusyboxFixture : IDisposable
         if (r.Code != 0) throw new InvalidOperationException(r.ToString());
     }
 
-    public static string WriteLayout(string work)
+    /// <param name="customize">adds files to the rootfs before it is packed (e.g. test programs).</param>
+    public static string WriteLayout(string work, Action<string>? customize = null)
     {
         string rootfs = Path.Combine(work, "rootfs");
         Exec("bash", Path.Combine(RepoRoot(), "tests", "fixtures", "busybox-rootfs.sh"), rootfs);
+        customize?.Invoke(rootfs);
         string layer = Path.Combine(work, "layer.tar");
         Exec("tar", "-C", rootfs, "-cf", layer, ".");
         string dir = Path.Combine(work, "layout");
@@ -46,7 +48,7 @@ public sealed class BusyboxFixture : IDisposable
         return ("sha256:" + hex, data.Length);
     }
 
-    private static void Exec(string file, params string[] args)
+    internal static void Exec(string file, params string[] args)
     {
         var r = Binaries.Run(file, args);
         if (r.Code != 0) throw new InvalidOperationException($"{file}: {r}");
@@ -197,7 +199,7 @@ public sealed class DaemonCrashTests
         Thread.Sleep(2500); // the short container exits meanwhile
 
         var psi = new ProcessStartInfo(Binaries.Vesseld) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string a in new[] { "--socket", d.Socket, "--root", d.Root, "--run-root", d.RunRoot }) psi.ArgumentList.Add(a);
+        foreach (string a in d.Args) psi.ArgumentList.Add(a);
         using Process again = Process.Start(psi)!;
         again.BeginErrorReadLine();
         again.BeginOutputReadLine();

@@ -95,7 +95,14 @@ public sealed class DaemonFixture : IDisposable
     public string Root { get; }
     public string RunRoot { get; }
     public string Host => "unix://" + Socket;
-    public Process Process { get; }
+    public Process Process { get; private set; }
+
+    /// <summary>Takes over a vesseld started again on this fixture's state (restart tests); the old one has exited.</summary>
+    internal void Replace(Process restarted)
+    {
+        Process.Dispose();
+        Process = restarted;
+    }
 
     public DaemonFixture() : this([]) { }
 
@@ -106,7 +113,14 @@ public sealed class DaemonFixture : IDisposable
         Root = Path.Combine(Tmp.Path, "root");
         RunRoot = Path.Combine(Tmp.Path, "run");
         var psi = new ProcessStartInfo(Binaries.Vesseld) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string a in new[] { "--socket", Socket, "--root", Root, "--run-root", RunRoot }.Concat(extraArgs)) psi.ArgumentList.Add(a);
+        // Networking is per daemon and global on the host: a bridge, a subnet and an nftables table of its own, so
+        // test daemons running at the same time never share them (removed in Dispose).
+        string tag = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+        Bridge = "vt-" + tag;
+        NftTable = "vessel-t" + tag;
+        Subnet = $"10.{System.Security.Cryptography.RandomNumberGenerator.GetInt32(160, 250)}.{System.Security.Cryptography.RandomNumberGenerator.GetInt32(0, 256)}.0/24";
+        Args = ["--socket", Socket, "--root", Root, "--run-root", RunRoot, "--bridge", Bridge, "--nft-table", NftTable, "--bridge-subnet", Subnet, .. extraArgs];
+        foreach (string a in Args) psi.ArgumentList.Add(a);
         Process = Process.Start(psi)!;
         Process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (Log) Log.Add(e.Data); };
         Process.BeginErrorReadLine();
@@ -120,6 +134,11 @@ public sealed class DaemonFixture : IDisposable
     }
 
     public List<string> Log { get; } = [];
+    /// <summary>vesseld's arguments, to start it again on the same state.</summary>
+    public string[] Args { get; }
+    public string Bridge { get; }
+    public string NftTable { get; }
+    public string Subnet { get; }
 
     public Binaries.Result Vessel(params string[] args) => Binaries.Run(Binaries.Vessel, ["-H", Host, .. args]);
 
@@ -128,6 +147,9 @@ public sealed class DaemonFixture : IDisposable
         Binaries.Stop(Process.Id);
         Process.WaitForExit(10_000);
         Process.Dispose();
+        // The default network outlives its daemon (as docker0 does): remove it and the table, if they were made.
+        Binaries.Run("ip", ["link", "del", Bridge]);
+        Binaries.Run("nft", ["delete", "table", "inet", NftTable]);
         Tmp.Dispose();
     }
 }

@@ -124,6 +124,10 @@ public sealed class BuildService
     {
         foreach (string t in o.Tags)
         {
+            // Docker's reference grammar (lowercase repository, tag of [\w][\w.-]{0,127}), then the store's own rules.
+            if (t.Contains('@')) throw EngineException.Invalid($"invalid tag \"{t}\": a tag cannot contain a digest");
+            if (!Vessel.Images.References.ImageRef.TryParse(t, out _, out string? why))
+                throw EngineException.Invalid($"invalid tag \"{t}\": {why}");
             try { ReferenceStore.ValidateName(ImageService.WithDefaultTag(t)); }
             catch (ArgumentException e) { throw EngineException.Invalid($"invalid tag {t}: {e.Message}"); }
         }
@@ -221,7 +225,7 @@ public sealed class BuildService
 
     /// <summary>A base image by name: the local one, or pulled when missing (or always with <paramref name="pull"/>).
     /// Returns whether it was already there.</summary>
-    internal (ResolvedImage Image, bool Local) ResolveBase(string buildId, string name, bool pull, SourcePos pos, CancellationToken ct)
+    internal (ResolvedImage Image, bool Local) ResolveBase(string buildId, string name, bool pull, SourcePos pos, CancellationToken ct, Action? pulling = null)
     {
         var resolver = new ImageResolver(_content, _refs);
         ResolvedImage? Find()
@@ -238,6 +242,7 @@ public sealed class BuildService
         bool local = found is not null;
         if (found is null)
         {
+            pulling?.Invoke();
             try { _pull(name, ct).GetAwaiter().GetResult(); }
             catch (EngineException e) { throw new BuildException($"{pos}: {name}: {e.Message}"); }
             found = Find() ?? throw new BuildException($"{pos}: {name}: not found after pulling it");

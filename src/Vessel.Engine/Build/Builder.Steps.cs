@@ -299,12 +299,16 @@ internal sealed partial class Builder
             else if (_file.FindStage(from) is not null) throw new ContainerfileException(copy.Pos, $"--from={from}: a stage can only copy from an earlier stage");
             else
             {
-                (fromImage, _) = _svc.ResolveBase(_buildId, from, false, copy.Pos, _ct);
+                int pullStep = 0;
+                var pullClock = Stopwatch.StartNew();
+                (fromImage, _) = _svc.ResolveBase(_buildId, from, false, copy.Pos, _ct, () => pullStep = Begin($"[internal] pull {from}"));
+                if (pullStep > 0) _progress(new BuildEvent("done", pullStep, Elapsed: pullClock.Elapsed));
                 fromId = "image:" + fromImage.ManifestDescriptor.Digest;
                 _svc.Leases.Add(_svc.LeaseId(_buildId), [fromImage.ManifestDescriptor.Digest]);
             }
         }
-        int no = Begin($"[{st.Label}{st.K}/{st.N}] {kw} {(from is null ? "" : $"--from={from} ")}{string.Join(' ', srcs.Select(x => x.StartsWith("<<", StringComparison.Ordinal) ? x : x))} {dest}");
+        string flags = (from is null ? "" : $"--from={from} ") + (chown is null ? "" : $"--chown={chown} ") + (chmodText is null ? "" : $"--chmod={chmodText} ");
+        int no = Begin($"[{st.Label}{st.K}/{st.N}] {kw} {flags}{string.Join(' ', srcs)} {dest}");
         string viewDir = Path.Combine(_work, $"from-{no}");
         bool viewMounted = false;
         try

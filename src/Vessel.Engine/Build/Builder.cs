@@ -138,8 +138,6 @@ internal sealed partial class Builder
         var st = new State { Index = stage.Index, Label = label };
         string image = ExpandMeta(stage.From.Image, stage.From.Pos);
         IReadOnlyList<string> triggers = [];
-        st.N = 1 + stage.Instructions.Count(IsExecStep);
-        int no = Begin($"[{label}1/{st.N}] FROM {image}");
         bool cached;
         if (image.Equals("scratch", StringComparison.OrdinalIgnoreCase))
         {
@@ -162,7 +160,10 @@ internal sealed partial class Builder
         else
         {
             ResolvedImage baseImage;
-            (baseImage, cached) = _svc.ResolveBase(_buildId, image, _o.Pull, stage.From.Pos, _ct);
+            int pullStep = 0;
+            var pullClock = Stopwatch.StartNew();
+            (baseImage, cached) = _svc.ResolveBase(_buildId, image, _o.Pull, stage.From.Pos, _ct, () => pullStep = Begin($"[internal] pull {image}"));
+            if (pullStep > 0) _progress(new BuildEvent("done", pullStep, Elapsed: pullClock.Elapsed));
             st.Config = baseImage.Config;
             st.Layers = baseImage.Manifest.Layers.Select(l => l with { MediaType = MediaTypes.ToOci(l.MediaType) }).ToList();
             st.DiffIds = [.. baseImage.Config.RootFs.DiffIds];
@@ -172,13 +173,6 @@ internal sealed partial class Builder
             st.LastCreated = baseImage.Config.Created ?? DateTimeOffset.UnixEpoch;
         }
         if (st.Config.Config?.OnBuild is { Count: > 0 } ob) triggers = ob;
-        // As BuildKit: an image without PATH gets the default one, so RUN finds its programs.
-        if (!(st.Runtime.Env ?? []).Any(e => e.StartsWith("PATH=", StringComparison.Ordinal)))
-            st.SetRuntime(c => c with { Env = [Vessel.Engine.Containers.ContainerSpec.DefaultPath, .. c.Env ?? []] });
-        st.Config = st.Config with { Config = st.Runtime with { OnBuild = null } };
-        st.K = 1;
-        Finish(no, cached);
-
         // ONBUILD triggers of the base run first, as if written right after FROM.
         var steps = new List<Instruction>();
         foreach (string t in triggers)
@@ -188,8 +182,16 @@ internal sealed partial class Builder
             catch (ContainerfileException e) { throw new BuildException($"{stage.From.Pos}: ONBUILD trigger of {image}: {e.Reason}"); }
             steps.AddRange(p.Stages[0].Instructions);
         }
-        st.N += steps.Count(IsExecStep);
         steps.AddRange(stage.Instructions);
+        st.N = 1 + steps.Count(IsExecStep);
+        int no = Begin($"[{label}1/{st.N}] FROM {image}");
+        // As BuildKit: an image without PATH gets the default one, so RUN finds its programs.
+        if (!(st.Runtime.Env ?? []).Any(e => e.StartsWith("PATH=", StringComparison.Ordinal)))
+            st.SetRuntime(c => c with { Env = [Vessel.Engine.Containers.ContainerSpec.DefaultPath, .. c.Env ?? []] });
+        st.Config = st.Config with { Config = st.Runtime with { OnBuild = null } };
+        st.K = 1;
+        Finish(no, cached);
+
         foreach (Instruction i in steps)
         {
             _ct.ThrowIfCancellationRequested();

@@ -8,6 +8,7 @@ using Microsoft.Data.Sqlite;
 using Vessel.Api;
 using Vessel.Engine.Events;
 using Vessel.Engine.Images;
+using Vessel.Engine.Networks;
 using Vessel.Engine.State;
 using Vessel.Engine.Volumes;
 using Vessel.Images.Content;
@@ -38,6 +39,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly SnapshotStore _snapshots;
     private readonly LeaseStore _leases;
     private readonly ContainerRuntime _runtime;
+    private readonly NetworkService _network;
     private readonly VolumeService _volumes;
     private readonly Action<string> _log;
     private readonly Dictionary<string, ContainerRecord> _all = new(StringComparer.Ordinal);
@@ -48,9 +50,10 @@ public sealed partial class ContainerService : IDisposable
     public string Dir { get; }
 
     public ContainerService(string root, string runRoot, Database db, EventBus events, ImageService images, ContentStore content,
-        ReferenceStore refs, SnapshotStore snapshots, LeaseStore leases, VolumeService volumes, Action<string>? log)
+        ReferenceStore refs, SnapshotStore snapshots, LeaseStore leases, VolumeService volumes, NetworkService network, Action<string>? log)
     {
         _volumes = volumes;
+        _network = network;
         _db = db;
         _events = events;
         _images = images;
@@ -91,6 +94,10 @@ public sealed partial class ContainerService : IDisposable
             if (Processes.IsAlive(c.State.MonitorPid, c.State.MonitorStart)) { _log($"container {c.Id[..12]}: re-adopted (monitor {c.State.MonitorPid})"); continue; }
             Exited(c.Id);
         }
+        Dictionary<string, int> running;
+        HashSet<string> existing;
+        lock (_lock) (running, existing) = (_all.Values.Where(c => c.State.Status == ContainerStatus.Running).ToDictionary(c => c.Id, c => c.State.Pid), _all.Keys.ToHashSet());
+        _network.Recover(running, existing);
         // Directories, mounts and runtime state that belong to no container (a crash in the middle of create/rm).
         foreach (var dir in Directory.EnumerateDirectories(Dir))
         {
@@ -143,6 +150,7 @@ public sealed partial class ContainerService : IDisposable
         try { exit = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(DirOf(id), "exit.json")), ContainerRecordJson.Default.MonitorExit); }
         catch (Exception e) when (e is IOException or JsonException) { }
         TryRuntimeDelete(id);
+        _network.Stopped(id);
         var state = c.State with
         {
             Status = ContainerStatus.Exited, Pid = 0, MonitorPid = 0, MonitorStart = 0, Paused = false,
@@ -195,6 +203,7 @@ public sealed partial class ContainerService : IDisposable
         var pinned = new List<string>();
         string dir = DirOf(id);
         string leaseId = "container-" + id;
+        ContainerNetworkPlan? net = null;
         try
         {
             _leases.Create(leaseId, LeaseKind.Container, [image.Target.Digest], chain, labels: new Dictionary<string, string> { ["container"] = id });
@@ -208,9 +217,11 @@ public sealed partial class ContainerService : IDisposable
             ContainerMounts.CopyUpAll(RootfsOf(id), mounts, _log);
             string hostname = string.IsNullOrEmpty(req.Hostname) ? id[..12] : req.Hostname;
             File.WriteAllText(Path.Combine(dir, "hostname"), hostname + "\n");
-            File.WriteAllText(Path.Combine(dir, "hosts"), ContainerSpec.Hosts(hostname));
+            net = _network.Prepare(id, name, hostname, req, imageConfig.ExposedPorts?.Keys ?? [], n => { var o = Get(n); return (o.Id, o.Name); });
+            File.WriteAllText(Path.Combine(dir, "hosts"), net.Hosts);
+            File.WriteAllText(Path.Combine(dir, "resolv.conf"), net.ResolvConf);
             RuntimeSpec spec = ContainerSpec.Build(id, req, imageConfig, hostname, dir,
-                ReadImageFile(id, "etc/passwd"), ReadImageFile(id, "etc/group"));
+                ReadImageFile(id, "etc/passwd"), ReadImageFile(id, "etc/group"), net.Mode);
             ContainerExtras.Apply(spec, req, mounts);
             File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, RuntimeJson.Indented.RuntimeSpec));
             var record = new ContainerRecord(id, name, req.Image, DateTimeOffset.UtcNow, new ContainerConfigRecord
@@ -237,7 +248,7 @@ public sealed partial class ContainerService : IDisposable
         }
         catch (Exception e)
         {
-            try { Discard(id); }
+            try { Discard(id); _network.Release(id); }
             catch (Exception e2) when (e2 is IOException or LinuxException) { _log($"cleaning up a failed create: {e2.Message}"); }
             _volumes.Unpin(pinned);
             pinned = [];
@@ -249,7 +260,7 @@ public sealed partial class ContainerService : IDisposable
         }
         finally { _volumes.Unpin(pinned); }
         _events.Publish("container", "create", id, name, new Dictionary<string, string> { ["image"] = req.Image });
-        return new ContainerCreateResponse(id, name, []);
+        return new ContainerCreateResponse(id, name, net?.Warnings ?? []);
     }
 
     private void MountRootfs(string id, IReadOnlyList<string> lower)
@@ -286,6 +297,7 @@ public sealed partial class ContainerService : IDisposable
             MountRootfs(id, c.Config.Snapshots.Select(s => _snapshots.FsPath(Digest.Parse(s))).ToList());
         }
         catch (LinuxException e) { throw new EngineException(ErrorCodes.Internal, e.Message); }
+        PrepareNetwork(c);
         var (monitor, console) = MonitorFor(c, dir);
         int pid;
         try
@@ -293,13 +305,15 @@ public sealed partial class ContainerService : IDisposable
             using (console)
             using (monitor.ConsoleReceiver)
                 pid = _runtime.Create(new CreateOptions(id, dir, Console: console, Monitor: monitor));
+            _network.Started(id, pid);
             ConnectAttachers(c); // attach-then-start: connected before the init runs
             _runtime.Start(id);
         }
-        catch (Exception e) when (e is RuntimeException or IOException or LinuxException)
+        catch (Exception e) when (e is RuntimeException or IOException or LinuxException or EngineException)
         {
             int code = e is RuntimeException { ExitCode: 126 or 127 } re ? re.ExitCode : 128;
             TryRuntimeDelete(id);
+            _network.Stopped(id);
             if (monitor.Pid > 0) ExecutorSession.ReapMonitor(monitor.Pid);
             Save(c with { State = c.State with { Status = ContainerStatus.Exited, ExitCode = code, Error = e.Message, FinishedAt = DateTimeOffset.UtcNow, Pid = 0, MonitorPid = 0 } });
             throw new EngineException(code == 128 ? ErrorCodes.Internal : ErrorCodes.Invalid, e.Message);
@@ -383,6 +397,7 @@ public sealed partial class ContainerService : IDisposable
         lock (_lock)
             if (!_all.Remove(id)) return; // removed concurrently (--rm and rm -f)
         TryRuntimeDelete(id);
+        _network.Release(id);
         try { Discard(id); }
         catch (Exception e) when (e is IOException or LinuxException or UnauthorizedAccessException)
         {
@@ -454,7 +469,7 @@ public sealed partial class ContainerService : IDisposable
         return list.Select(c => new ContainerSummary
         {
             Id = c.Id, Name = c.Name, Image = c.Image, ImageId = c.Config.ImageId, Command = string.Join(' ', c.Config.Args),
-            Created = c.Created, State = StateInfo(c), Labels = c.Config.Request.Labels,
+            Created = c.Created, State = StateInfo(c), Labels = c.Config.Request.Labels, Ports = _network.PortsOf(c.Id),
         }).ToList();
     }
 
@@ -466,7 +481,8 @@ public sealed partial class ContainerService : IDisposable
             Id = c.Id, Name = c.Name, Image = c.Image, ImageId = c.Config.ImageId, Created = c.Created, Path = c.Config.Args[0],
             Args = c.Config.Args.Skip(1).ToList(), State = StateInfo(c), Config = c.Config.Request, Bundle = DirOf(c.Id),
             LogPath = Path.Combine(DirOf(c.Id), "container.log"), Env = c.Config.Env, WorkingDir = c.Config.WorkingDir, Hostname = c.Config.Hostname,
-            Mounts = c.Config.Mounts, RestartCount = c.State.RestartCount, Ports = c.Config.Request.Ports,
+            NetworkSettings = _network.Settings(c.Id),
+            Mounts = c.Config.Mounts, RestartCount = c.State.RestartCount, Ports = _network.PortsOf(c.Id) ?? c.Config.Request.Ports,
         };
     }
 

@@ -124,8 +124,10 @@ public static class ContainerSpec
         (text ?? "").Split('\n').Where(l => l.Length > 0 && !l.StartsWith('#')).Select(l => l.Split(':')).ToList();
 
     /// <param name="dir">The container directory: hosts and hostname live there and are bind-mounted in.</param>
+    /// <param name="networkMode">"host": no network namespace; "container:ID": the other container's (its path is
+    /// filled in at each start); anything else: a namespace of its own, configured by the network service.</param>
     public static RuntimeSpec Build(string id, ContainerCreateRequest req, ContainerConfig image, string hostname, string dir,
-        string? passwd, string? group)
+        string? passwd, string? group, string? networkMode = null)
     {
         var caps = Capabilities(req);
         var (uid, gid, groups) = ResolveUser(req.User ?? image.User, passwd, group);
@@ -161,13 +163,15 @@ public static class ContainerSpec
                 Mount("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=65536k"),
                 Mount("/etc/hostname", "bind", Path.Combine(dir, "hostname"), "rbind", "rprivate"),
                 Mount("/etc/hosts", "bind", Path.Combine(dir, "hosts"), "rbind", "rprivate"),
+                Mount("/etc/resolv.conf", "bind", Path.Combine(dir, "resolv.conf"), "rbind", "rprivate"),
             ],
             Annotations = req.Labels is { Count: > 0 } ? new Dictionary<string, string>(req.Labels) : null,
             Linux = new LinuxSpec
             {
                 CgroupsPath = "/vessel/" + id,
                 Resources = resources,
-                Namespaces = [new() { Type = "pid" }, new() { Type = "network" }, new() { Type = "ipc" }, new() { Type = "uts" }, new() { Type = "mount" }, new() { Type = "cgroup" }],
+                Namespaces = [.. new NamespaceSpec?[] { new() { Type = "pid" }, networkMode == "host" ? null : new() { Type = "network" }, new() { Type = "ipc" },
+                    new() { Type = "uts" }, new() { Type = "mount" }, new() { Type = "cgroup" } }.OfType<NamespaceSpec>()],
                 MaskedPaths = req.Privileged ? null : [.. MaskedPaths],
                 ReadonlyPaths = req.Privileged ? null : [.. ReadonlyPaths],
                 Seccomp = req.Privileged ? null : DefaultProfile.Create(caps),

@@ -41,6 +41,41 @@ public sealed class Database : IDisposable
             state   TEXT NOT NULL DEFAULT '{}'  -- JSON
         );
         """,
+        // 3: networks (docs/network.md): bridges, the addresses handed out on them (unique per network: IPAM),
+        // and each container's network mode and published ports.
+        """
+        CREATE TABLE networks (
+            id         TEXT PRIMARY KEY NOT NULL,
+            name       TEXT NOT NULL UNIQUE,
+            bridge     TEXT NOT NULL UNIQUE,
+            subnet     TEXT NOT NULL,
+            gateway    TEXT NOT NULL,
+            internal   INTEGER NOT NULL,
+            is_default INTEGER NOT NULL,
+            created    INTEGER NOT NULL,          -- unix nanoseconds
+            labels     TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE endpoints (
+            network_id TEXT NOT NULL REFERENCES networks(id),
+            owner      TEXT NOT NULL,             -- container id, or tap:NAME
+            name       TEXT NOT NULL,
+            kind       TEXT NOT NULL,             -- container | tap
+            address    TEXT NOT NULL,
+            mac        TEXT NOT NULL,
+            link       TEXT NOT NULL,             -- host-side veth or tap
+            aliases    TEXT NOT NULL DEFAULT '[]',
+            ord        INTEGER NOT NULL,          -- eth0, eth1, ... in the container
+            PRIMARY KEY (network_id, owner),
+            UNIQUE (network_id, address)
+        );
+        CREATE TABLE container_networks (
+            container_id TEXT PRIMARY KEY NOT NULL,
+            name         TEXT NOT NULL,
+            mode         TEXT NOT NULL,
+            publish      TEXT NOT NULL DEFAULT '[]', -- requested: PortRequest JSON
+            published    TEXT NOT NULL DEFAULT '[]'  -- mapped while running: PublishedPort JSON
+        );
+        """,
     ];
 
     private readonly SqliteConnection _conn;
