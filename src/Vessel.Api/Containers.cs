@@ -29,6 +29,12 @@ public sealed record ContainerCreateRequest
     public Dictionary<string, string>? Labels { get; init; }
     /// <summary>Remove the container when it exits (--rm).</summary>
     public bool AutoRemove { get; init; }
+    /// <summary>A pseudo-terminal for the init (-t): its output is logged as stdout; attach clients may resize it.</summary>
+    public bool Tty { get; init; }
+    /// <summary>Keep stdin open (-i): attach clients' stdin reaches the init.</summary>
+    public bool OpenStdin { get; init; }
+    /// <summary>docker's StdinOnce: the init's stdin closes when the attached client's stdin ends (no tty).</summary>
+    public bool StdinOnce { get; init; }
     /// <summary>"bridge"/"default" (the default network, when null), a network name or id, "none", "host", "container:NAME".</summary>
     public string? NetworkMode { get; init; }
     /// <summary>--ip: the address on the (first) network.</summary>

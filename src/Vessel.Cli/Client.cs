@@ -48,6 +48,13 @@ internal sealed class Client : IDisposable
         catch (SocketException e) { throw Unreachable(e); }
     }
 
+    /// <summary>A connection of its own to the daemon's socket, for a stream that leaves HTTP (attach, exec).</summary>
+    public async Task<Stream> ConnectRaw(CancellationToken cancel)
+    {
+        try { return await Connect(cancel); }
+        catch (SocketException e) { throw Unreachable(e); }
+    }
+
     /// <summary>ENOENT or ECONNREFUSED: nobody serves the socket (as opposed to EACCES).</summary>
     public static bool IsNotServing(SocketException e) =>
         e.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.ConnectionRefused || e.ErrorCode is 2 or 111;

@@ -5,7 +5,7 @@ using Vessel.Api;
 
 namespace Vessel.Cli;
 
-/// <summary>The container verbs: run, create, start, stop, kill, rm, ps, logs, wait, inspect, exec (no tty yet).</summary>
+/// <summary>The container verbs: run, create, start, stop, kill, rm, ps, logs, wait, inspect, exec (streams: InteractiveCommands.cs).</summary>
 internal sealed partial class Commands
 {
     private void AddContainerCommands(RootCommand root)
@@ -21,6 +21,7 @@ internal sealed partial class Commands
         root.Subcommands.Add(WaitCmd());
         root.Subcommands.Add(InspectContainer());
         root.Subcommands.Add(ExecCmd());
+        root.Subcommands.Add(AttachCmd());
         root.Subcommands.Add(RestartCmd());
         root.Subcommands.Add(VolumeGroup());
         AddContainerVerbCommands(root);
@@ -31,7 +32,7 @@ internal sealed partial class Commands
     private static readonly HashSet<string> ValueFlags =
     [
         "-H", "--host", "--name", "-e", "--env", "-w", "--workdir", "--entrypoint", "--hostname", "-m", "--memory", "--pids-limit",
-        "--cpus", "--cap-add", "--cap-drop", "-l", "--label", "-u", "--user",
+        "--cpus", "--cap-add", "--cap-drop", "-l", "--label", "-u", "--user", "--detach-keys",
         "--network", "--net", "--ip", "--network-alias", "--net-alias", "-p", "--publish",
     ];
 
@@ -70,6 +71,8 @@ internal sealed partial class Commands
         public readonly Option<string[]> CapDrop = new("--cap-drop") { Description = "Drop Linux capabilities", Arity = ArgumentArity.ZeroOrMore };
         public readonly Option<bool> Privileged = new("--privileged") { Description = "Give extended privileges to this container" };
         public readonly Option<string[]> Labels = new("--label", "-l") { Description = "Set meta data on a container", Arity = ArgumentArity.ZeroOrMore };
+        public readonly Option<bool> Interactive = new("--interactive", "-i") { Description = "Keep STDIN open even if not attached" };
+        public readonly Option<bool> Tty = new("--tty", "-t") { Description = "Allocate a pseudo-TTY" };
         public readonly Option<string?> Network = new("--network", "--net") { Description = "Connect a container to a network (bridge, NAME, none, host, container:NAME)" };
         public readonly Option<string?> Ip = new("--ip") { Description = "IPv4 address (e.g., 172.30.100.104)" };
         public readonly Option<string[]> Aliases = new("--network-alias", "--net-alias") { Description = "Add network-scoped alias for the container", Arity = ArgumentArity.ZeroOrMore };
@@ -81,14 +84,15 @@ internal sealed partial class Commands
 
         public void AddTo(Command cmd)
         {
-            foreach (Option o in new Option[] { Name, Env, Workdir, Entrypoint, Hostname, User, Memory, Pids, Cpus, ReadOnly, CapAdd, CapDrop, Privileged, Labels, Network, Ip, Aliases, Publish, PublishAll })
+            foreach (Option o in new Option[] { Name, Env, Workdir, Entrypoint, Hostname, User, Memory, Pids, Cpus, ReadOnly, CapAdd, CapDrop, Privileged, Labels, Network, Ip, Aliases, Publish, PublishAll, Interactive, Tty })
                 cmd.Options.Add(o);
             Features.AddTo(cmd);
             cmd.Arguments.Add(Image);
             cmd.Arguments.Add(Cmd);
         }
 
-        public ContainerCreateRequest Request(ParseResult pr, bool autoRemove)
+        /// <param name="attached">stdin will be attached (run without -d, create): docker's StdinOnce with -i.</param>
+        public ContainerCreateRequest Request(ParseResult pr, bool autoRemove, bool attached = true)
         {
             string[] cmd = pr.GetValue(Cmd) ?? [];
             string? ep = pr.GetValue(Entrypoint);
@@ -108,6 +112,7 @@ internal sealed partial class Commands
                 ReadOnly = pr.GetValue(ReadOnly), CapAdd = pr.GetValue(CapAdd) is { Length: > 0 } ca ? [.. ca] : null,
                 CapDrop = pr.GetValue(CapDrop) is { Length: > 0 } cd ? [.. cd] : null, Privileged = pr.GetValue(Privileged),
                 Labels = labels.Count > 0 ? labels : null, AutoRemove = autoRemove,
+                Tty = pr.GetValue(Tty), OpenStdin = pr.GetValue(Interactive), StdinOnce = pr.GetValue(Interactive) && attached,
                 NetworkMode = pr.GetValue(Network), Ip = pr.GetValue(Ip), NetworkAliases = pr.GetValue(Aliases) is { Length: > 0 } na ? [.. na] : null,
                 Publish = pr.GetValue(Publish) is { Length: > 0 } pp ? [.. pp] : null, PublishAll = pr.GetValue(PublishAll),
             });
@@ -163,33 +168,43 @@ internal sealed partial class Commands
         var flags = new CreateFlags();
         var detach = new Option<bool>("--detach", "-d") { Description = "Run container in background and print container ID" };
         var rm = new Option<bool>("--rm") { Description = "Automatically remove the container when it exits" };
-        var cmd = new Command("run", "Create and run a new container from an image") { detach, rm };
+        var keys = DetachKeysOption();
+        var cmd = new Command("run", "Create and run a new container from an image") { detach, rm, keys };
         flags.AddTo(cmd);
         cmd.SetAction(async (pr, ct) =>
         {
             using Client c = Connect(pr);
-            bool d = pr.GetValue(detach), autoRemove = pr.GetValue(rm);
+            bool d = pr.GetValue(detach), autoRemove = pr.GetValue(rm), stdin = pr.GetValue(flags.Interactive), tty = pr.GetValue(flags.Tty);
+            if (!d) CheckTty(stdin, tty);
             CheckRestartWithRm(flags.Request(pr, false), autoRemove);
-            // In the foreground the client removes (after it has read the logs and the exit code).
-            ContainerCreateResponse created = await CreateContainer(c, flags.Request(pr, autoRemove && d), ct);
+            // In the foreground the client removes (after it has read the output and the exit code).
+            ContainerCreateResponse created = await CreateContainer(c, flags.Request(pr, autoRemove && d, attached: !d), ct);
+            if (d)
+            {
+                try
+                {
+                    await StartContainer(c, created.Id, ct);
+                }
+                catch (CliException)
+                {
+                    if (autoRemove) await RemoveQuietly(c, created.Id);
+                    throw;
+                }
+                Console.Out.WriteLine(created.Id);
+                return 0;
+            }
+            (int code, bool detached) = (0, false);
             try
             {
-                await StartContainer(c, created.Id, ct);
+                (code, detached) = await AttachAndRun(c, created.Id, stdin, tty, pr.GetValue(keys), start: true, ct);
             }
             catch (CliException)
             {
                 if (autoRemove) await RemoveQuietly(c, created.Id);
                 throw;
             }
-            if (d)
-            {
-                Console.Out.WriteLine(created.Id);
-                return 0;
-            }
-            await PrintLogs(c, created.Id, follow: true, tail: null, timestamps: false, ct);
-            ContainerWaitResponse w = await c.Send(HttpMethod.Post, $"v1/containers/{created.Id}/wait", null, ContainerJson.Default.ContainerWaitResponse, ct);
-            if (autoRemove) await RemoveQuietly(c, created.Id);
-            return w.ExitCode;
+            if (autoRemove && !detached) await RemoveQuietly(c, created.Id);
+            return code;
         });
         return cmd;
     }
@@ -243,8 +258,24 @@ internal sealed partial class Commands
         return cmd;
     }
 
-    private Command StartCmd() => EachContainer("start", "Start one or more stopped containers",
-        (c, pr, id, ct) => StartContainer(c, id, ct));
+    private Command StartCmd()
+    {
+        var attach = new Option<bool>("--attach", "-a") { Description = "Attach STDOUT/STDERR and forward signals" };
+        var interactive = new Option<bool>("--interactive", "-i") { Description = "Attach container's STDIN" };
+        var keys = DetachKeysOption();
+        Command cmd = EachContainer("start", "Start one or more stopped containers", (c, pr, id, ct) => StartContainer(c, id, ct), attach, interactive, keys);
+        System.CommandLine.Invocation.CommandLineAction? plain = cmd.Action; // start without -a: each container in turn
+        cmd.SetAction(async (pr, ct) =>
+        {
+            if (!pr.GetValue(attach) && !pr.GetValue(interactive))
+                return plain is System.CommandLine.Invocation.AsynchronousCommandLineAction a ? await a.InvokeAsync(pr, ct) : 0;
+            string[] ids = pr.GetValue<string[]>("CONTAINER") ?? [];
+            if (ids.Length != 1) throw new CliException("you cannot start and attach multiple containers at once");
+            using Client c = Connect(pr);
+            return await StartAttached(c, ids[0], pr.GetValue(interactive), pr.GetValue(keys), ct);
+        });
+        return cmd;
+    }
 
     private Command StopCmd()
     {
@@ -393,23 +424,23 @@ internal sealed partial class Commands
         var env = new Option<string[]>("--env", "-e") { Description = "Set environment variables", Arity = ArgumentArity.ZeroOrMore };
         var workdir = new Option<string?>("--workdir", "-w") { Description = "Working directory inside the container" };
         var user = new Option<string?>("--user", "-u") { Description = "Username or UID (format: <name|uid>[:<group|gid>])" };
+        var interactive = new Option<bool>("--interactive", "-i") { Description = "Keep STDIN open even if not attached" };
+        var tty = new Option<bool>("--tty", "-t") { Description = "Allocate a pseudo-TTY" };
+        var detach = new Option<bool>("--detach", "-d") { Description = "Detached mode: run command in the background" };
+        var keys = DetachKeysOption();
         var id = new Argument<string>("CONTAINER");
         var command = new Argument<string[]>("COMMAND") { Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("exec", "Execute a command in a running container (no terminal yet: the output is shown when it ends)") { env, workdir, user, id, command };
+        var cmd = new Command("exec", "Execute a command in a running container") { env, workdir, user, interactive, tty, detach, keys, id, command };
         cmd.SetAction(async (pr, ct) =>
         {
             using Client c = Connect(pr);
-            var req = new ContainerExecRequest
+            bool d = pr.GetValue(detach);
+            var req = new ExecCreateRequest
             {
                 Cmd = [.. pr.GetValue(command)!], Env = pr.GetValue(env) is { Length: > 0 } e ? [.. e] : null,
-                WorkingDir = pr.GetValue(workdir), User = pr.GetValue(user),
+                WorkingDir = pr.GetValue(workdir), User = pr.GetValue(user), Tty = pr.GetValue(tty) && !d, OpenStdin = pr.GetValue(interactive) && !d,
             };
-            ContainerExecResponse r = await c.Send(HttpMethod.Post, $"v1/containers/{Esc(pr.GetValue(id)!)}/exec",
-                Client.Json(req, ContainerJson.Default.ContainerExecRequest), ContainerJson.Default.ContainerExecResponse, ct);
-            Console.Out.Write(r.Stdout);
-            Console.Out.Flush();
-            Console.Error.Write(r.Stderr);
-            return r.ExitCode;
+            return await ExecStream(c, pr.GetValue(id)!, req, d, pr.GetValue(keys), ct);
         });
         return cmd;
     }

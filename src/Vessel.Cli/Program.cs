@@ -41,6 +41,7 @@ internal static class Program
           version     Show the Vessel version information
 
         Container Commands:
+          attach      Attach local standard input, output, and error streams to a running container
           create      Create a new container
           start       Start one or more stopped containers
           stop        Stop one or more running containers

@@ -173,6 +173,7 @@ namespace Vessel.Daemon
             app.UseMiddleware<ErrorMiddleware>(o.Debug);
             ApiRoutes.Map(app, engine);
             ContainerRoutes.Map(app, engine);
+            StdioRoutes.Map(app, engine);
             NetworkRoutes.Map(app, engine);
             VolumeRoutes.Map(app, engine);
             ContainerVerbRoutes.Map(app, engine);

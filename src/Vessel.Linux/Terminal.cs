@@ -33,6 +33,14 @@ public static unsafe class Terminal
         if (Libc.Ioctl(from, Libc.TIOCGWINSZ, &size) == 0) Libc.Ioctl(to, Libc.TIOCSWINSZ, &size);
     }
 
+    /// <summary>The window size of a terminal, or null if <paramref name="fd"/> is not one.</summary>
+    public static (ushort Rows, ushort Columns)? GetSize(int fd)
+    {
+        ulong size;
+        if (Libc.Ioctl(fd, Libc.TIOCGWINSZ, &size) != 0) return null;
+        return ((ushort)(size & 0xffff), (ushort)((size >> 16) & 0xffff));
+    }
+
     public static void SetSize(int fd, ushort rows, ushort columns)
     {
         ulong size = rows | ((ulong)columns << 16);

@@ -55,6 +55,19 @@ public sealed class ExecutorSession : IDisposable
         string[] argv = monitor is null
             ? ["vessel-executor", fds.Sync.ToString(), fds.Plan.ToString()]
             : ["vessel-executor", "monitor", monitor.Dir, monitor.LogMaxBytes.ToString(), monitor.LogFiles.ToString(), fds.Sync.ToString(), fds.Plan.ToString()];
+        if (monitor is not null && (monitor.ConsoleReceiver is not null || monitor.OpenStdin))
+        {
+            // The monitor's own fd, above every fd of the executor's contract: where the pty master arrives.
+            var options = new List<string>();
+            if (monitor.ConsoleReceiver is not null)
+            {
+                int fd = Math.Max(fds.Plan, Math.Max(fds.ConsoleFd, fds.FifoFd)) + 1;
+                map[fd] = monitor.ConsoleReceiver;
+                options.Add($"console={fd}");
+            }
+            if (monitor.OpenStdin) options.Add("stdin");
+            argv = [.. argv, string.Join(',', options)];
+        }
         int executorPid;
         using (theirs)
             executorPid = Spawn.Start(executor, argv, [], map, newSession: monitor is not null);
@@ -165,6 +178,11 @@ public sealed class MonitorOptions(string dir, long logMaxBytes = 0, int logFile
     public string Dir { get; } = dir;
     public long LogMaxBytes { get; } = logMaxBytes;
     public int LogFiles { get; } = logFiles;
+    /// <summary>For a tty: the socket on which the monitor receives the pty master (the executor gets the other end as
+    /// its console socket); the monitor then owns the terminal and serves it on DIR/attach.sock.</summary>
+    public SafeFd? ConsoleReceiver { get; init; }
+    /// <summary>Attach clients' stdin reaches the container (-i): a pipe as its stdin, or the pty master.</summary>
+    public bool OpenStdin { get; init; }
     /// <summary>Set once the monitor is spawned: it is the caller's child, to be reaped by the caller.</summary>
     public int Pid { get; internal set; }
 }

@@ -62,6 +62,16 @@ int write_proc(const char *rel, const char *value);          /* relative to a ve
 /* monitor.c */
 int monitor_main(int argc, char **argv);
 
+/* attach.c: the monitor's DIR/attach.sock */
+struct pollfd;
+int attach_init(int dir_fd, int console_fd, int stdin_w, int open_stdin);
+int attach_master(void);
+int attach_blocked(void);
+int attach_fill(struct pollfd *p);
+void attach_handle(struct pollfd *p, int n);
+void attach_broadcast(int stream, const char *data, size_t n);
+void attach_finish(int timeout_ms);
+
 /* plan.c */
 void plan_read(int fd, struct plan *p);
 

@@ -1,9 +1,11 @@
-/* vessel-executor monitor DIR LOGMAX LOGFILES SYNC_FD PLAN_FD (docs/containers.md).
+/* vessel-executor monitor DIR LOGMAX LOGFILES SYNC_FD PLAN_FD [OPTIONS] (docs/containers.md).
  * The per-container supervisor: a child subreaper that spawns the normal mode with pipes as its stdio,
- * so that the container's init (cloned with CLONE_PARENT) becomes our child. It copies the pipes into
- * DIR/container.log as JSON lines (docker's json-file format, size rotation) and, when the init exits,
- * drains the pipes, writes DIR/exit.json atomically and exits. No policy: only these mechanics.
- * Not in this slice: ttys (pty master) and the attach socket. */
+ * so that the container's init (cloned with CLONE_PARENT) becomes our child. It copies the pipes (and the
+ * pty master, for a tty) into DIR/container.log as JSON lines (docker's json-file format, size rotation),
+ * serves them live on DIR/attach.sock (attach.c) and, when the init exits, drains them, writes
+ * DIR/exit.json atomically and exits. No policy: only these mechanics.
+ * OPTIONS, comma-separated: console=FD (the socket the container's pty master arrives on: -t),
+ * stdin (clients' stdin reaches the container: a pipe as its fd 0 without a tty, the master with one). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -22,7 +24,7 @@
 
 #define LINE_MAX_BYTES 16384
 
-struct stream { const char *name; int fd; size_t len; char buf[LINE_MAX_BYTES]; };
+struct stream { const char *name; int id, fd; size_t len; char buf[LINE_MAX_BYTES]; };
 
 static int dir_fd = -1, log_fd = -1, log_files = 1;
 static long long log_max, log_size;
@@ -128,8 +130,10 @@ static int pump(struct stream *s, int flush)
     do
         n = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
     while (n < 0 && errno == EINTR);
-    if (n > 0)
+    if (n > 0) {
+        attach_broadcast(s->id, s->buf + s->len, (size_t)n);
         s->len += (size_t)n;
+    }
     size_t start = 0;
     for (size_t i = 0; i < s->len; i++)
         if (s->buf[i] == '\n') {
@@ -176,13 +180,21 @@ static pid_t find_init(void)
 
 int monitor_main(int argc, char **argv)
 {
-    static struct stream streams[2] = { { .name = "stdout" }, { .name = "stderr" } };
-    int outp[2], errp[2], sync, plan;
+    /* The third is the pty master, once it has arrived (a tty's output is logged as stdout, as docker does). */
+    static struct stream streams[3] = { { .name = "stdout", .id = 1 }, { .name = "stderr", .id = 2 }, { .name = "stdout", .id = 1, .fd = -1 } };
+    int outp[2], errp[2], inp[2] = { -1, -1 }, sync, plan, console = -1, open_stdin = 0;
     char *end;
-    if (argc != 7 || (sync = atoi(argv[5])) < 3 || (plan = atoi(argv[6])) < 3) {
-        dprintf(2, "usage: vessel-executor monitor DIR LOGMAX LOGFILES SYNC_FD PLAN_FD\n");
+    if ((argc != 7 && argc != 8) || (sync = atoi(argv[5])) < 3 || (plan = atoi(argv[6])) < 3) {
+        dprintf(2, "usage: vessel-executor monitor DIR LOGMAX LOGFILES SYNC_FD PLAN_FD [console=FD,stdin]\n");
         return 2;
     }
+    for (char *opt = argc == 8 ? strtok(argv[7], ",") : NULL; opt; opt = strtok(NULL, ","))
+        if (!strncmp(opt, "console=", 8) && (console = atoi(opt + 8)) >= 3)
+            continue;
+        else if (!strcmp(opt, "stdin"))
+            open_stdin = 1;
+        else
+            fail_err("monitor", EINVAL, opt);
     sync_fd = sync;
     log_max = strtoll(argv[3], &end, 10);
     log_files = atoi(argv[4]);
@@ -200,8 +212,14 @@ int monitor_main(int argc, char **argv)
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     signal(SIGPIPE, SIG_IGN);
-    if (sigprocmask(SIG_BLOCK, &chld, &old) < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
+    if (sigprocmask(SIG_BLOCK, &chld, &old) < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+        (open_stdin && console < 0 && pipe2(inp, O_CLOEXEC) < 0))
         fail("monitor", "pipe");
+    if (console >= 0 && fcntl(console, F_SETFD, FD_CLOEXEC) < 0)
+        fail("monitor", "console");
+    int listen_fd = attach_init(dir_fd, console, inp[1], open_stdin);
+    if (listen_fd < 0)
+        fail("monitor", "attach.sock");
     int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sigfd < 0)
         fail("monitor", "signalfd");
@@ -213,7 +231,7 @@ int monitor_main(int argc, char **argv)
         char *args[] = { "vessel-executor", argv[5], argv[6], NULL };
         sigprocmask(SIG_SETMASK, &old, NULL);
         signal(SIGPIPE, SIG_DFL);
-        if (dup2(outp[1], 1) < 0 || dup2(errp[1], 2) < 0)
+        if (dup2(outp[1], 1) < 0 || dup2(errp[1], 2) < 0 || (inp[0] >= 0 && dup2(inp[0], 0) < 0))
             fail("monitor", "dup2");
         execv("/proc/self/exe", args);
         fail("monitor", "exec /proc/self/exe");
@@ -221,8 +239,10 @@ int monitor_main(int argc, char **argv)
     /* The sync socket, the plan, the fifo and preserved fds were the executor's: drop our copies. */
     close(outp[1]);
     close(errp[1]);
+    if (inp[0] >= 0)
+        close(inp[0]);
     sync_fd = -1;
-    int keep[] = { dir_fd, log_fd, outp[0], errp[0], sigfd };
+    int keep[] = { dir_fd, log_fd, outp[0], errp[0], sigfd, listen_fd, console, inp[1] };
     for (int fd = 3; fd < 1024; fd++) {
         int mine = 0;
         for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++)
@@ -235,14 +255,29 @@ int monitor_main(int argc, char **argv)
     streams[1].fd = errp[0];
 
     pid_t init = 0, early = 0;
-    int early_status = 0, status = 0, init_done = 0, open_pipes = 2;
+    int early_status = 0, status = 0, init_done = 0, open_pipes = 2, master_added = 0;
     while (!init_done) {
-        struct pollfd p[3] = { { sigfd, POLLIN, 0 }, { streams[0].fd, POLLIN, 0 }, { streams[1].fd, POLLIN, 0 } };
-        if (poll(p, 3, -1) < 0 && errno != EINTR)
+        struct pollfd p[4 + 40];
+        if (!master_added && attach_master() >= 0) {
+            streams[2].fd = attach_master();
+            open_pipes++;
+            master_added = 1;
+        }
+        /* A client that has not taken its output yet holds the container's output back. */
+        int blocked = attach_blocked();
+        p[0] = (struct pollfd){ sigfd, POLLIN, 0 };
+        for (int i = 0; i < 3; i++)
+            p[i + 1] = (struct pollfd){ blocked ? -1 : streams[i].fd, POLLIN, 0 };
+        int na = attach_fill(p + 4);
+        if (poll(p, (nfds_t)(4 + na), -1) < 0 && errno != EINTR)
             break;
-        for (int i = 0; i < 2; i++)
-            if (streams[i].fd >= 0 && (p[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) && !pump(&streams[i], 0)) {
-                close(streams[i].fd);
+        attach_handle(p + 4, na);
+        if (!master_added && attach_master() >= 0)
+            continue;           /* the master just arrived: poll it too (everything else is still readable) */
+        for (int i = 0; i < 3; i++)
+            if (p[i + 1].fd >= 0 && (p[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) && !pump(&streams[i], 0)) {
+                if (i < 2)
+                    close(streams[i].fd);   /* the master stays open for attach.c until we exit */
                 streams[i].fd = -1;     /* poll ignores negative fds */
                 open_pipes--;
             }
@@ -273,20 +308,28 @@ int monitor_main(int argc, char **argv)
         }
     }
     /* Everything in the container's pid namespace died with its init: read the pipes to their end. */
+    if (!master_added && attach_master() >= 0) {
+        streams[2].fd = attach_master();
+        open_pipes++;
+    }
     while (open_pipes > 0) {
-        struct pollfd p[2] = { { streams[0].fd, POLLIN, 0 }, { streams[1].fd, POLLIN, 0 } };
-        if (poll(p, 2, 2000) <= 0)
+        attach_finish(2000);    /* clients take what they have first, so the pipes can be read on */
+        struct pollfd p[3] = { { streams[0].fd, POLLIN, 0 }, { streams[1].fd, POLLIN, 0 }, { streams[2].fd, POLLIN, 0 } };
+        if (poll(p, 3, 2000) <= 0)
             break;
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < 3; i++)
             if (streams[i].fd >= 0 && p[i].revents && !pump(&streams[i], 0)) {
-                close(streams[i].fd);
+                if (i < 2)
+                    close(streams[i].fd);
                 streams[i].fd = -1;
                 open_pipes--;
             }
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         if (streams[i].len)
             pump(&streams[i], 1);
+    attach_finish(2000);
+    unlinkat(dir_fd, "attach.sock", 0);
     write_exit(status, init);
     return 0;
 done:

@@ -314,12 +314,15 @@ public sealed partial class ContainerService : IDisposable
         }
         catch (LinuxException e) { throw new EngineException(ErrorCodes.Internal, e.Message); }
         PrepareNetwork(c);
-        var monitor = new MonitorOptions(dir, LogMaxBytes, LogFiles);
+        var (monitor, console) = MonitorFor(c, dir);
         int pid;
         try
         {
-            pid = _runtime.Create(new CreateOptions(id, dir, Monitor: monitor));
+            using (console)
+            using (monitor.ConsoleReceiver)
+                pid = _runtime.Create(new CreateOptions(id, dir, Console: console, Monitor: monitor));
             _network.Started(id, pid);
+            ConnectAttachers(c); // attach-then-start: connected before the init runs
             _runtime.Start(id);
         }
         catch (Exception e) when (e is RuntimeException or IOException or LinuxException or EngineException)
@@ -557,19 +560,7 @@ public sealed partial class ContainerService : IDisposable
         var c = Get(idOrName);
         if (c.State.Status != ContainerStatus.Running) throw EngineException.Conflict($"container {c.Id[..12]} is not running");
         if (req.Cmd is not { Count: > 0 }) throw EngineException.Invalid("exec needs a command");
-        RuntimeSpec config = _runtime.Config(c.Id);
-        var env = ContainerSpec.Env(new ContainerCreateRequest { Image = c.Image, Env = req.Env }, new ContainerConfig { Env = c.Config.Env }, c.Config.Hostname);
-        var user = config.Process!.User;
-        if (!string.IsNullOrEmpty(req.User))
-        {
-            var (uid, gid, groups) = ContainerSpec.ResolveUser(req.User, ReadImageFile(c.Id, "etc/passwd"), ReadImageFile(c.Id, "etc/group"));
-            user = new UserSpec { Uid = uid, Gid = gid, AdditionalGids = groups.Count > 0 ? groups : null };
-        }
-        var process = new ProcessSpec
-        {
-            Args = req.Cmd, Env = env, Cwd = string.IsNullOrEmpty(req.WorkingDir) ? c.Config.WorkingDir : req.WorkingDir, User = user,
-            Capabilities = config.Process.Capabilities, Rlimits = config.Process.Rlimits, NoNewPrivileges = config.Process.NoNewPrivileges,
-        };
+        ProcessSpec process = ExecProcess(c, req.Cmd, req.Env, req.WorkingDir, req.User, tty: false);
         var (outR, outW) = SafeFd.Pipe();
         var (errR, errW) = SafeFd.Pipe();
         using var devNull = SafeFd.Open("/dev/null", 0);

@@ -54,6 +54,7 @@ public static class ContainerSpec
         }
         Set("HOSTNAME=" + hostname);
         foreach (var e in image.Env ?? []) if (e.Contains('=')) Set(e);
+        if (req.Tty) Set("TERM=xterm"); // docker's, for a tty; the image or the request may say otherwise
         foreach (var e in req.Env ?? []) Set(e);
         if (!env.Any(e => e.StartsWith("PATH=", StringComparison.Ordinal))) env.Insert(0, DefaultPath);
         return env;
@@ -140,7 +141,7 @@ public static class ContainerSpec
             OciVersion = SpecVersion.Current,
             Process = new ProcessSpec
             {
-                Terminal = false,
+                Terminal = req.Tty,
                 User = new UserSpec { Uid = uid, Gid = gid, AdditionalGids = groups.Count > 0 ? groups : null },
                 Args = Args(req, image),
                 Env = Env(req, image, hostname),
