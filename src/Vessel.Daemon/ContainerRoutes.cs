@@ -32,8 +32,12 @@ internal static class ContainerRoutes
         });
         app.MapPost("/v1/containers/{id}/stop", async ctx =>
         {
-            int t = Int(ctx, "t") ?? 10;
-            await containers.StopAsync(Id(ctx), t, ctx.RequestAborted);
+            await containers.StopAsync(Id(ctx), Int(ctx, "t"), ctx.RequestAborted, ctx.Request.Query["signal"].FirstOrDefault());
+            ctx.Response.StatusCode = 204;
+        });
+        app.MapPost("/v1/containers/{id}/restart", async ctx =>
+        {
+            await containers.RestartAsync(Id(ctx), Int(ctx, "t"), ctx.Request.Query["signal"].FirstOrDefault(), ctx.RequestAborted);
             ctx.Response.StatusCode = 204;
         });
         app.MapPost("/v1/containers/{id}/kill", ctx =>

@@ -148,7 +148,8 @@ internal static class ContainerEndpoints
     /// <summary>docker ps's STATUS column: "Up 5 seconds", "Exited (0) 2 minutes ago", "Created".</summary>
     private static string Status(ContainerStateInfo s, DateTimeOffset now) => s.Status switch
     {
-        ContainerStatus.Running => "Up " + Names.HumanDuration(now - (s.StartedAt ?? now)),
+        ContainerStatus.Running or ContainerStatus.Paused => "Up " + Names.HumanDuration(now - (s.StartedAt ?? now)) + (s.Paused ? " (Paused)" : ""),
+        ContainerStatus.Restarting => $"Restarting ({s.ExitCode ?? 0}) {Names.HumanDuration(now - (s.FinishedAt ?? now))} ago",
         ContainerStatus.Exited when s.FinishedAt is { } f => $"Exited ({s.ExitCode ?? 0}) {Names.HumanDuration(now - f)} ago",
         ContainerStatus.Exited => $"Exited ({s.ExitCode ?? 0})",
         _ => "Created",
@@ -171,17 +172,18 @@ internal static class ContainerEndpoints
         };
         var hostConfig = new JsonObject
         {
-            ["Binds"] = null, ["ContainerIDFile"] = "", ["LogConfig"] = new JsonObject { ["Type"] = "json-file", ["Config"] = new JsonObject() },
+            ["Binds"] = req.Binds is null ? null : Http.Array(req.Binds), ["ContainerIDFile"] = "", ["LogConfig"] = new JsonObject { ["Type"] = "json-file", ["Config"] = new JsonObject() },
             ["NetworkMode"] = "default", ["PortBindings"] = new JsonObject(),
-            ["RestartPolicy"] = new JsonObject { ["Name"] = "no", ["MaximumRetryCount"] = 0 }, ["AutoRemove"] = req.AutoRemove,
+            ["RestartPolicy"] = RestartPolicy(req.Restart), ["AutoRemove"] = req.AutoRemove,
             ["VolumeDriver"] = "", ["VolumesFrom"] = null, ["CapAdd"] = req.CapAdd is null ? null : Http.Array(req.CapAdd),
             ["CapDrop"] = req.CapDrop is null ? null : Http.Array(req.CapDrop), ["CgroupnsMode"] = "private", ["Dns"] = new JsonArray(),
             ["DnsOptions"] = new JsonArray(), ["DnsSearch"] = new JsonArray(), ["ExtraHosts"] = null, ["GroupAdd"] = null, ["IpcMode"] = "private",
             ["Cgroup"] = "", ["Links"] = null, ["OomScoreAdj"] = 0, ["PidMode"] = "", ["Privileged"] = req.Privileged, ["PublishAllPorts"] = false,
-            ["ReadonlyRootfs"] = req.ReadOnly, ["SecurityOpt"] = null, ["UTSMode"] = "", ["UsernsMode"] = "", ["ShmSize"] = 67108864,
+            ["ReadonlyRootfs"] = req.ReadOnly, ["SecurityOpt"] = req.SecurityOpt is null ? null : Http.Array(req.SecurityOpt), ["UTSMode"] = "", ["UsernsMode"] = "", ["ShmSize"] = 67108864,
             ["Runtime"] = "vessel-runc", ["ConsoleSize"] = new JsonArray(0, 0), ["Isolation"] = "", ["CpuShares"] = 0,
             ["Memory"] = req.Memory ?? 0, ["NanoCpus"] = req.Cpus is double cpus ? (long)(cpus * 1e9) : 0, ["CgroupParent"] = "",
-            ["PidsLimit"] = req.PidsLimit, ["Mounts"] = null, ["Init"] = null, ["Tmpfs"] = null,
+            ["PidsLimit"] = req.PidsLimit, ["Mounts"] = null, ["Init"] = req.Init ? true : null,
+            ["Tmpfs"] = req.Tmpfs is null ? null : Http.Map(req.Tmpfs.Select(t => t.Split(':', 2)).Select(p => KeyValuePair.Create(p[0], p.Length > 1 ? p[1] : ""))),
         };
         var network = new JsonObject
         {
@@ -195,12 +197,13 @@ internal static class ContainerEndpoints
             ["Id"] = c.Id, ["Created"] = Http.Time(c.Created), ["Path"] = c.Path, ["Args"] = Http.Array(c.Args),
             ["State"] = new JsonObject
             {
-                ["Status"] = s.Status, ["Running"] = s.Running, ["Paused"] = false, ["Restarting"] = false, ["OOMKilled"] = false,
+                ["Status"] = s.Status, ["Running"] = s.Running, ["Paused"] = s.Paused, ["Restarting"] = s.Status == ContainerStatus.Restarting,
+                ["OOMKilled"] = false,
                 ["Dead"] = false, ["Pid"] = s.Pid, ["ExitCode"] = s.ExitCode ?? 0, ["Error"] = s.Error ?? "",
                 ["StartedAt"] = Http.Time(s.StartedAt), ["FinishedAt"] = Http.Time(s.FinishedAt),
             },
             ["Image"] = c.ImageId, ["ResolvConfPath"] = Path.Combine(dir, "resolv.conf"), ["HostnamePath"] = Path.Combine(dir, "hostname"),
-            ["HostsPath"] = Path.Combine(dir, "hosts"), ["LogPath"] = c.LogPath, ["Name"] = "/" + c.Name, ["RestartCount"] = 0,
+            ["HostsPath"] = Path.Combine(dir, "hosts"), ["LogPath"] = c.LogPath, ["Name"] = "/" + c.Name, ["RestartCount"] = c.RestartCount,
             ["Driver"] = "overlay2", ["Platform"] = "linux", ["MountLabel"] = "", ["ProcessLabel"] = "", ["AppArmorProfile"] = "",
             ["ExecIDs"] = null, ["HostConfig"] = hostConfig,
             ["GraphDriver"] = new JsonObject
@@ -208,8 +211,20 @@ internal static class ContainerEndpoints
                 ["Name"] = "overlay2",
                 ["Data"] = new JsonObject { ["MergedDir"] = Path.Combine(dir, "rootfs"), ["UpperDir"] = Path.Combine(dir, "upper"), ["WorkDir"] = Path.Combine(dir, "work") },
             },
-            ["Mounts"] = new JsonArray(), ["Config"] = config, ["NetworkSettings"] = network,
+            ["Mounts"] = new JsonArray((c.Mounts ?? []).Select(m => (JsonNode?)new JsonObject
+            {
+                ["Type"] = m.Type, ["Name"] = m.Name, ["Source"] = m.Source, ["Destination"] = m.Destination, ["Driver"] = m.Type == "volume" ? "local" : null,
+                ["Mode"] = "", ["RW"] = !m.ReadOnly, ["Propagation"] = m.Propagation ?? "",
+            }).ToArray()),
+            ["Config"] = config, ["NetworkSettings"] = network,
         };
+    }
+
+    private static JsonObject RestartPolicy(string? restart)
+    {
+        if (string.IsNullOrEmpty(restart)) return new JsonObject { ["Name"] = "no", ["MaximumRetryCount"] = 0 };
+        string[] p = restart.Split(':', 2);
+        return new JsonObject { ["Name"] = p[0], ["MaximumRetryCount"] = p.Length > 1 && int.TryParse(p[1], out int n) ? n : 0 };
     }
 
     // ---- wait ------------------------------------------------------------------------------------------------

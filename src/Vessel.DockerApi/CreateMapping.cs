@@ -15,7 +15,7 @@ internal static class CreateMapping
     [
         "Image", "Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Hostname", "Labels", "AttachStdin", "AttachStdout", "AttachStderr",
         "Tty", "OpenStdin", "StdinOnce", "ExposedPorts", "NetworkDisabled", "ArgsEscaped", "HostConfig", "NetworkingConfig", "StopSignal",
-        "Domainname", "OnBuild", "Shell", "Platform",
+        "Domainname", "OnBuild", "Shell", "Platform", "StopTimeout", "Healthcheck", "Volumes",
     ];
 
     private static readonly HashSet<string> HostHandled =
@@ -23,6 +23,7 @@ internal static class CreateMapping
         "Memory", "MemorySwap", "MemorySwappiness", "NanoCpus", "CpuQuota", "CpuPeriod", "PidsLimit", "CapAdd", "CapDrop", "Privileged",
         "ReadonlyRootfs", "AutoRemove", "NetworkMode", "RestartPolicy", "LogConfig", "ConsoleSize", "Isolation", "CgroupnsMode", "IpcMode",
         "Runtime", "OomKillDisable", "PublishAllPorts", "Init", "SecurityOpt", "ShmSize", "ReadonlyPaths", "MaskedPaths",
+        "Binds", "Mounts", "Tmpfs", "CpuShares",
     ];
 
     public static (ContainerCreateRequest Request, List<string> Warnings) Map(JsonElement body, string? name)
@@ -36,15 +37,15 @@ internal static class CreateMapping
         if (Bool(body, "Tty")) throw DockerErrors.NotSupported("a pseudo-terminal (Tty, docker run -t) in this version");
         if (Bool(body, "OpenStdin")) throw DockerErrors.NotSupported("keeping stdin open (OpenStdin, docker run -i) in this version");
         if (!string.IsNullOrEmpty(Str(body, "Domainname"))) throw Unsupported("Config.Domainname");
-        if (Str(body, "StopSignal") is { Length: > 0 } stop && stop is not ("SIGTERM" or "TERM" or "15"))
-            throw Unsupported($"Config.StopSignal {stop} (containers are stopped with SIGTERM)");
         if (body.TryGetProperty("NetworkingConfig", out JsonElement nc) && !IsEmpty(nc)) throw Unsupported("NetworkingConfig (networks)");
 
         JsonElement host = body.TryGetProperty("HostConfig", out JsonElement h) && h.ValueKind == JsonValueKind.Object ? h : default;
         long? memory = null, pids = null;
         double? cpus = null;
-        bool privileged = false, readOnly = false, autoRemove = false;
-        List<string>? capAdd = null, capDrop = null;
+        bool privileged = false, readOnly = false, autoRemove = false, init = false;
+        List<string>? capAdd = null, capDrop = null, securityOpt = null, binds = null, tmpfs = null, mounts = null;
+        string? restart = null;
+        long? cpuShares = null;
         if (host.ValueKind == JsonValueKind.Object)
         {
             foreach (JsonProperty p in host.EnumerateObject())
@@ -69,7 +70,15 @@ internal static class CreateMapping
             if (Str(host, "NetworkMode") == "bridge")
                 warnings.Add("Vessel has no bridge network yet: the container gets its own network namespace with only a loopback interface");
             if (host.TryGetProperty("RestartPolicy", out JsonElement rp) && Str(rp, "Name") is { Length: > 0 } policy && policy != "no")
-                throw Unsupported($"HostConfig.RestartPolicy {policy} (restart policies)");
+                restart = policy == "on-failure" && Long(rp, "MaximumRetryCount") is > 0 and var max ? $"on-failure:{Invariant(max)}" : policy;
+            init = Bool(host, "Init");
+            securityOpt = Strings(host, "SecurityOpt") is { Count: > 0 } so ? so : null;
+            binds = Strings(host, "Binds") is { Count: > 0 } b ? b : null;
+            cpuShares = Long(host, "CpuShares") is > 0 and var shares ? shares : null;
+            if (host.TryGetProperty("Tmpfs", out JsonElement tm) && tm.ValueKind == JsonValueKind.Object)
+                tmpfs = tm.EnumerateObject().Select(p => p.Value.GetString() is { Length: > 0 } opts ? $"{p.Name}:{opts}" : p.Name).ToList();
+            if (host.TryGetProperty("Mounts", out JsonElement ms) && ms.ValueKind == JsonValueKind.Array)
+                mounts = ms.EnumerateArray().Select(MountSpec).ToList();
             if (host.TryGetProperty("LogConfig", out JsonElement lc))
             {
                 if (Str(lc, "Type") is { Length: > 0 } t && t != "json-file") throw Unsupported($"the {t} log driver (Vessel keeps json-file logs)");
@@ -81,14 +90,17 @@ internal static class CreateMapping
             if (Str(host, "Runtime") is { Length: > 0 } rt && rt is not ("runc" or "vessel-runc")) throw Unsupported($"the {rt} runtime");
             if (Bool(host, "OomKillDisable")) throw Unsupported("HostConfig.OomKillDisable");
             if (Bool(host, "PublishAllPorts")) throw Unsupported("HostConfig.PublishAllPorts (-P, networks)");
-            if (Bool(host, "Init")) throw Unsupported("HostConfig.Init (--init)");
-            if (Strings(host, "SecurityOpt") is { Count: > 0 } so) throw Unsupported($"HostConfig.SecurityOpt ({string.Join(", ", so)})");
             if (Long(host, "ShmSize") is > 0) throw Unsupported("HostConfig.ShmSize");
             if (Long(host, "MemorySwappiness") is long sw && sw != -1) throw Unsupported("HostConfig.MemorySwappiness");
             foreach (string k in new[] { "ReadonlyPaths", "MaskedPaths" })
                 if (host.TryGetProperty(k, out JsonElement v) && v.ValueKind == JsonValueKind.Array) throw Unsupported($"HostConfig.{k}");
         }
 
+        // Config.Volumes (docker run -v /path, compose's anonymous volumes): anonymous volumes, as -v /path.
+        if (body.TryGetProperty("Volumes", out JsonElement vols) && vols.ValueKind == JsonValueKind.Object)
+            foreach (JsonProperty v in vols.EnumerateObject())
+                if (binds?.Any(b => b.Split(':').ElementAtOrDefault(1) == v.Name || b == v.Name) != true && mounts?.Any(m => m.Contains("target=" + v.Name, StringComparison.Ordinal)) != true)
+                    (binds ??= []).Add(v.Name);
         List<string>? entrypoint = Strings(body, "Entrypoint");
         if (entrypoint is [""]) entrypoint = []; // --entrypoint "": clear the image's
         var labels = body.TryGetProperty("Labels", out JsonElement l) && l.ValueKind == JsonValueKind.Object
@@ -101,11 +113,50 @@ internal static class CreateMapping
             Hostname = NullIfEmpty(Str(body, "Hostname")), Memory = memory, PidsLimit = pids, Cpus = cpus, ReadOnly = readOnly,
             CapAdd = capAdd is { Count: > 0 } ? capAdd : null, CapDrop = capDrop is { Count: > 0 } ? capDrop : null, Privileged = privileged,
             Labels = labels is { Count: > 0 } ? labels : null, AutoRemove = autoRemove,
+            Binds = binds, Mounts = mounts is { Count: > 0 } ? mounts : null, Tmpfs = tmpfs is { Count: > 0 } ? tmpfs : null, Restart = restart,
+            StopSignal = NullIfEmpty(Str(body, "StopSignal")), StopTimeout = Long(body, "StopTimeout") is long st ? (int)st : null, Init = init,
+            SecurityOpt = securityOpt, Healthcheck = Health(body), CpuShares = cpuShares,
         };
         return (req, warnings);
     }
 
     private static EngineException Unsupported(string what) => DockerErrors.NotSupported(what);
+
+    /// <summary>A HostConfig.Mounts entry → the --mount syntax the engine parses.</summary>
+    private static string MountSpec(JsonElement m)
+    {
+        var parts = new List<string> { "type=" + (Str(m, "Type") ?? "volume") };
+        if (Str(m, "Source") is { Length: > 0 } src) parts.Add("source=" + src);
+        parts.Add("target=" + (Str(m, "Target") ?? throw EngineException.Invalid("mount without a Target")));
+        if (Bool(m, "ReadOnly")) parts.Add("readonly");
+        if (m.TryGetProperty("BindOptions", out JsonElement bo) && Str(bo, "Propagation") is { Length: > 0 } prop) parts.Add("bind-propagation=" + prop);
+        if (m.TryGetProperty("BindOptions", out bo) && Bool(bo, "NonRecursive")) parts.Add("bind-nonrecursive");
+        if (m.TryGetProperty("VolumeOptions", out JsonElement vo))
+        {
+            if (Bool(vo, "NoCopy")) parts.Add("volume-nocopy");
+            if (vo.TryGetProperty("Labels", out JsonElement vl) && vl.ValueKind == JsonValueKind.Object)
+                parts.AddRange(vl.EnumerateObject().Select(p => $"volume-label={p.Name}={p.Value}"));
+            if (vo.TryGetProperty("DriverConfig", out JsonElement dc) && !IsEmpty(dc)) throw Unsupported("volume drivers");
+        }
+        if (m.TryGetProperty("TmpfsOptions", out JsonElement to))
+        {
+            if (Long(to, "SizeBytes") is > 0 and var size) parts.Add("tmpfs-size=" + Invariant(size));
+            if (Long(to, "Mode") is > 0 and var mode) parts.Add("tmpfs-mode=" + Convert.ToString(mode, 8));
+        }
+        return string.Join(',', parts);
+    }
+
+    /// <summary>Config.Healthcheck (durations in nanoseconds) → the engine's health config (duration strings).</summary>
+    private static ContainerHealthConfig? Health(JsonElement body)
+    {
+        if (!body.TryGetProperty("Healthcheck", out JsonElement h) || IsEmpty(h)) return null;
+        static string? Dur(JsonElement h, string k) => Long(h, k) is > 0 and var ns ? Invariant(ns / 1_000_000) + "ms" : null;
+        return new ContainerHealthConfig
+        {
+            Test = Strings(h, "Test"), Interval = Dur(h, "Interval"), Timeout = Dur(h, "Timeout"), StartPeriod = Dur(h, "StartPeriod"),
+            Retries = Long(h, "Retries") is > 0 and var r ? (int)r : null,
+        };
+    }
 
     /// <summary>null, false, 0, "", [] and objects whose members are all empty: what clients send for "not set".</summary>
     public static bool IsEmpty(JsonElement v) => v.ValueKind switch

@@ -48,6 +48,9 @@ public static partial class DockerServer
         ImageEndpoints.Map(app, ctx);
         ContainerEndpoints.Map(app, ctx);
         ExecEndpoints.Map(app, ctx);
+        ContainerVerbEndpoints.Map(app, ctx);
+        VolumeEndpoints.Map(app, ctx);
+        BuildEndpoint.Map(app, ctx);
         UnsupportedEndpoints.Map(app);
 
         uint oldMask = Umask(0x4f); // 0117: the socket is 0660 from the first instant

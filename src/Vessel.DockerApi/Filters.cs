@@ -40,6 +40,9 @@ internal sealed class Filters
 
     public bool Has(string key) => _values.ContainsKey(key);
 
+    /// <summary>Every value as key=value, for engine services that take docker's filters in that form.</summary>
+    public IEnumerable<string> Pairs() => _values.SelectMany(kv => kv.Value.Select(v => $"{kv.Key}={v}"));
+
     public IReadOnlyList<string> Get(string key) => _values.TryGetValue(key, out var l) ? l : [];
 
     /// <summary>True when the key is absent or one of its values satisfies <paramref name="match"/>.</summary>

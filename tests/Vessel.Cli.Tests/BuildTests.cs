@@ -226,6 +226,10 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         Assert.Equal(1, m.Code);
         Assert.Contains("nope.txt: not found in the build context", m.Err);
 
+        var badTag = D.Vessel("build", "-t", "Bad:Tag!", missing);
+        Assert.Equal(125, badTag.Code);
+        Assert.Contains("invalid tag \"Bad:Tag!\"", badTag.Err);
+
         string outside = Context("outside", new() { ["Containerfile"] = "FROM bb:1\nCOPY ../../etc/passwd /\n" });
         Assert.Contains("outside the build context", D.Vessel("build", outside).Err);
         AssertClean();

@@ -124,6 +124,10 @@ public sealed class BuildService
     {
         foreach (string t in o.Tags)
         {
+            // Docker's reference grammar (lowercase repository, tag of [\w][\w.-]{0,127}), then the store's own rules.
+            if (t.Contains('@')) throw EngineException.Invalid($"invalid tag \"{t}\": a tag cannot contain a digest");
+            if (!Vessel.Images.References.ImageRef.TryParse(t, out _, out string? why))
+                throw EngineException.Invalid($"invalid tag \"{t}\": {why}");
             try { ReferenceStore.ValidateName(ImageService.WithDefaultTag(t)); }
             catch (ArgumentException e) { throw EngineException.Invalid($"invalid tag {t}: {e.Message}"); }
         }

@@ -91,7 +91,12 @@ public sealed partial class ContainerService : IDisposable
         foreach (var c in rows)
         {
             if (c.State.Status != ContainerStatus.Running) continue;
-            if (Processes.IsAlive(c.State.MonitorPid, c.State.MonitorStart)) { _log($"container {c.Id[..12]}: re-adopted (monitor {c.State.MonitorPid})"); continue; }
+            if (Processes.IsAlive(c.State.MonitorPid, c.State.MonitorStart))
+            {
+                _log($"container {c.Id[..12]}: re-adopted (monitor {c.State.MonitorPid})");
+                StartHealthCheck(c);
+                continue;
+            }
             Exited(c.Id);
         }
         Dictionary<string, int> running;
@@ -115,6 +120,7 @@ public sealed partial class ContainerService : IDisposable
             lock (_lock) known = _all.ContainsKey(id);
             if (!known) TryRuntimeDelete(id);
         }
+        RestartAtDaemonStart();
         _watcher = Task.Run(WatchAsync);
     }
 
@@ -149,22 +155,26 @@ public sealed partial class ContainerService : IDisposable
         MonitorExit? exit = null;
         try { exit = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(DirOf(id), "exit.json")), ContainerRecordJson.Default.MonitorExit); }
         catch (Exception e) when (e is IOException or JsonException) { }
+        bool oom = ReadOomKilled(c);
         TryRuntimeDelete(id);
         _network.Stopped(id);
         var state = c.State with
         {
+            OomKilled = oom,
             Status = ContainerStatus.Exited, Pid = 0, MonitorPid = 0, MonitorStart = 0, Paused = false,
             ExitCode = exit?.ExitCode ?? 255, Signal = exit is { Signal: > 0 } ? exit.Signal : null,
             FinishedAt = ParseTime(exit?.FinishedAt) ?? DateTimeOffset.UtcNow,
             Error = exit is null ? "the container's monitor ended without recording an exit status" : null,
         };
         Save(c with { State = state });
+        if (oom) _events.Publish("container", "oom", id, c.Name, new Dictionary<string, string> { ["image"] = c.Image });
         _events.Publish("container", "die", id, c.Name, new Dictionary<string, string> { ["exitCode"] = state.ExitCode.ToString()!, ["image"] = c.Image });
         if (c.Config.Request.AutoRemove && !DeferRemoval(id))
         {
             try { Remove(id, force: true, removeVolumes: true); }
             catch (Exception e) when (e is EngineException or IOException or LinuxException) { _log($"container {id[..12]}: --rm: {e.Message}"); }
         }
+        else if (Find(id) is { } after) MaybeRestart(after);
     }
 
     private void TryRuntimeDelete(string id)
@@ -289,6 +299,12 @@ public sealed partial class ContainerService : IDisposable
     {
         ContainerRecord c = Get(idOrName);
         if (c.State.Status == ContainerStatus.Running) return; // docker: starting a running container is a no-op
+        lock (_lock) _backoff.Remove(c.Id);
+        StartRecord(c, restartCount: 0); // a start by hand resets the policy's count, as docker's
+    }
+
+    private void StartRecord(ContainerRecord c, int restartCount)
+    {
         string id = c.Id, dir = DirOf(id);
         TryRuntimeDelete(id);
         File.Delete(Path.Combine(dir, "exit.json"));
@@ -312,7 +328,7 @@ public sealed partial class ContainerService : IDisposable
             TryRuntimeDelete(id);
             _network.Stopped(id);
             if (monitor.Pid > 0) ExecutorSession.ReapMonitor(monitor.Pid);
-            Save(c with { State = c.State with { Status = ContainerStatus.Exited, ExitCode = code, Error = e.Message, FinishedAt = DateTimeOffset.UtcNow, Pid = 0, MonitorPid = 0 } });
+            Save(c with { State = c.State with { Status = ContainerStatus.Exited, ExitCode = code, Error = e.Message, FinishedAt = DateTimeOffset.UtcNow, Pid = 0, MonitorPid = 0, RestartCount = restartCount } });
             throw new EngineException(code == 128 ? ErrorCodes.Internal : ErrorCodes.Invalid, e.Message);
         }
         Save(c with
@@ -321,20 +337,27 @@ public sealed partial class ContainerService : IDisposable
             {
                 Status = ContainerStatus.Running, Pid = pid, PidStart = Processes.StartTime(pid) ?? 0, MonitorPid = monitor.Pid,
                 MonitorStart = Processes.StartTime(monitor.Pid) ?? 0, StartedAt = DateTimeOffset.UtcNow,
+                FinishedAt = c.State.FinishedAt, RestartCount = restartCount, StartedBefore = true,
             },
         });
+        if (Find(id) is { } started) StartHealthCheck(started);
         _events.Publish("container", "start", id, c.Name, new Dictionary<string, string> { ["image"] = c.Image });
     }
 
     // ---- stop / kill / rm --------------------------------------------------------------------------------
 
-    public async Task StopAsync(string idOrName, int timeoutSeconds, CancellationToken ct)
+    /// <param name="timeoutSeconds">null: the container's --stop-timeout, else 10; -1: wait forever.</param>
+    /// <param name="signal">null: the container's stop signal (--stop-signal, the image's STOPSIGNAL, SIGTERM).</param>
+    public async Task StopAsync(string idOrName, int? timeoutSeconds, CancellationToken ct, string? signal = null)
     {
         ContainerRecord c = Get(idOrName);
-        if (c.State.Status != ContainerStatus.Running) return;
-        TryKill(c.Id, Signals.SIGTERM, all: false);
+        int sig = string.IsNullOrEmpty(signal) ? StopSignalOf(c) : ParseSignal(signal);
+        if (c.State.Status is not (ContainerStatus.Running or ContainerStatus.Restarting)) return;
+        if (MarkStoppedByUser(c)) { _events.Publish("container", "stop", c.Id, c.Name); return; }
+        int t = timeoutSeconds ?? c.Config.Request.StopTimeout ?? 10;
+        TryKill(c.Id, sig, all: false);
         Unfreeze(c); // a frozen init gets its signal once thawed
-        if (!await WaitNotRunningAsync(c.Id, TimeSpan.FromSeconds(Math.Max(0, timeoutSeconds)), ct))
+        if (!await WaitNotRunningAsync(c.Id, t < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(t), ct))
         {
             TryKill(c.Id, Signals.SIGKILL, all: true);
             await WaitNotRunningAsync(c.Id, TimeSpan.FromSeconds(30), ct);
@@ -345,8 +368,10 @@ public sealed partial class ContainerService : IDisposable
     public void Kill(string idOrName, string signal)
     {
         ContainerRecord c = Get(idOrName);
+        if (c.State.Status == ContainerStatus.Restarting) { MarkStoppedByUser(c); return; }
         if (c.State.Status != ContainerStatus.Running) throw EngineException.Conflict($"container {c.Id[..12]} is not running");
         int sig = ParseSignal(signal);
+        MarkStoppedByUser(c); // docker: a killed container is not restarted by its policy
         try { _runtime.Kill(c.Id, sig, all: false); }
         catch (RuntimeException e) { throw EngineException.Conflict(e.Message); }
         Unfreeze(c);
@@ -376,6 +401,11 @@ public sealed partial class ContainerService : IDisposable
     public async Task RemoveAsync(string idOrName, bool force, CancellationToken ct, bool removeVolumes = false)
     {
         ContainerRecord c = Get(idOrName);
+        if (c.State.Status == ContainerStatus.Restarting)
+        {
+            if (!force) throw EngineException.Conflict($"cannot remove container \"{c.Name}\": container is restarting: stop the container before removing or force remove");
+            MarkStoppedByUser(c);
+        }
         if (c.State.Status == ContainerStatus.Running)
         {
             if (!force) throw EngineException.Conflict($"cannot remove container \"{c.Name}\": container is running: stop the container before removing or force remove");
@@ -462,7 +492,7 @@ public sealed partial class ContainerService : IDisposable
     public IReadOnlyList<ContainerSummary> List(bool all)
     {
         List<ContainerRecord> list;
-        lock (_lock) list = _all.Values.Where(c => all || c.State.Status == ContainerStatus.Running).OrderByDescending(c => c.Created).ToList();
+        lock (_lock) list = _all.Values.Where(c => all || c.State.Status is ContainerStatus.Running or ContainerStatus.Restarting).OrderByDescending(c => c.Created).ToList();
         return list.Select(c => new ContainerSummary
         {
             Id = c.Id, Name = c.Name, Image = c.Image, ImageId = c.Config.ImageId, Command = string.Join(' ', c.Config.Args),
@@ -483,16 +513,16 @@ public sealed partial class ContainerService : IDisposable
         };
     }
 
-    private static ContainerStateInfo StateInfo(ContainerRecord c) => new()
+    private ContainerStateInfo StateInfo(ContainerRecord c) => new()
     {
         Status = c.State.Paused ? ContainerStatus.Paused : c.State.Status, Running = c.State.Status == ContainerStatus.Running, Paused = c.State.Paused, Pid = c.State.Pid, ExitCode = c.State.ExitCode,
         Signal = c.State.Signal, StartedAt = c.State.StartedAt, FinishedAt = c.State.FinishedAt, Error = c.State.Error,
-        MonitorPid = c.State.MonitorPid > 0 ? c.State.MonitorPid : null,
+        MonitorPid = c.State.MonitorPid > 0 ? c.State.MonitorPid : null, OomKilled = c.State.OomKilled, Health = HealthOf(c),
     };
 
     private async Task<bool> WaitNotRunningAsync(string id, TimeSpan timeout, CancellationToken ct)
     {
-        var deadline = DateTime.UtcNow + timeout;
+        var deadline = timeout == Timeout.InfiniteTimeSpan ? DateTime.MaxValue : DateTime.UtcNow + timeout;
         while (true)
         {
             var c = Find(id);
@@ -502,15 +532,20 @@ public sealed partial class ContainerService : IDisposable
         }
     }
 
-    /// <summary>Waits until the container has run and exited; its exit code.</summary>
+    /// <summary>Waits until the container has run and exited; its exit code. An exit the restart policy follows by a
+    /// new start counts too (FinishedAt moves past the start that was current when the wait began).</summary>
     public async Task<int> WaitAsync(string idOrName, CancellationToken ct)
     {
-        var id = Get(idOrName).Id;
+        var first = Get(idOrName);
+        var id = first.Id;
+        if (first.State.Status == ContainerStatus.Exited) return first.State.ExitCode ?? 0;
+        DateTimeOffset? startedAt = first.State.Status == ContainerStatus.Created ? null : first.State.StartedAt;
         while (true)
         {
             var c = Find(id);
             if (c is null) return 0;
             if (c.State.Status == ContainerStatus.Exited) return c.State.ExitCode ?? 0;
+            if (c.State.FinishedAt is { } f && (startedAt is null ? c.State.StartedAt is not null : f >= startedAt)) return c.State.ExitCode ?? 0;
             await Task.Delay(20, ct);
         }
     }
