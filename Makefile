@@ -44,6 +44,7 @@ bench: setup build
 	@bench/integrations.sh
 	@bench/run.sh
 	@bench/images.sh
+	@bench/engine.sh
 
 clean:
 	rm -rf $(BIN) .cache/publish

@@ -49,8 +49,19 @@ internal static class Program
           logs        Fetch the logs of a container
           wait        Block until one or more containers stop, then print their exit codes
           inspect     Display detailed information on one or more containers
+          top         Display the running processes of a container
+          stats       Display a live stream of container(s) resource usage statistics
+          cp          Copy files/folders between a container and the local filesystem
+          commit      Create a new image from a container's changes
+          diff        Inspect changes to files or directories on a container's filesystem
+          rename      Rename a container
+          pause       Pause all processes within one or more containers
+          unpause     Unpause all processes within one or more containers
+          update      Update configuration of one or more containers
+          port        List port mappings or a specific mapping for the container
 
         Management Commands:
+          container   Manage containers
           image       Manage images
           operation   Manage long-running operations (pulls, imports)
           system      Manage Vessel
@@ -80,8 +91,9 @@ internal static class Program
         args = Commands.SeparateCommand(args);
         var cli = new Commands();
         RootCommand root = cli.Build();
+        DockerHelp.Install(root);
         ParseResult parsed = root.Parse(args);
-        if (parsed.Action is not HelpAction)
+        if (parsed.Action is not (HelpAction or DockerHelp))
         {
             string path = string.Join(' ', CommandPath(parsed.CommandResult.Command));
             string? error = null;
