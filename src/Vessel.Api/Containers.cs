@@ -29,6 +29,24 @@ public sealed record ContainerCreateRequest
     public Dictionary<string, string>? Labels { get; init; }
     /// <summary>Remove the container when it exits (--rm).</summary>
     public bool AutoRemove { get; init; }
+    /// <summary>-v in docker's syntax (NAME:/path[:opts], /host/path:/path[:opts], /path), parsed by the daemon.</summary>
+    public List<string>? Binds { get; init; }
+    /// <summary>--mount in docker's syntax (type=volume|bind|tmpfs,source=…,target=…,readonly,…), parsed by the daemon.</summary>
+    public List<string>? Mounts { get; init; }
+    /// <summary>--tmpfs: /path[:mount options].</summary>
+    public List<string>? Tmpfs { get; init; }
+    /// <summary>Restart policy: no (default), on-failure[:N], always, unless-stopped.</summary>
+    public string? Restart { get; init; }
+    /// <summary>Signal for stop (default: the image's StopSignal, else SIGTERM).</summary>
+    public string? StopSignal { get; init; }
+    /// <summary>Seconds stop waits before SIGKILL (default 10).</summary>
+    public int? StopTimeout { get; init; }
+    /// <summary>Run tini (docker-init) as pid 1, which reaps zombies and forwards signals.</summary>
+    public bool Init { get; init; }
+    /// <summary>seccomp=unconfined|PROFILE-JSON, no-new-privileges[:true|false], systempaths=unconfined, label=… and apparmor=… (accepted, no effect).</summary>
+    public List<string>? SecurityOpt { get; init; }
+    /// <summary>Overrides the image's health check (fields left null keep the image's).</summary>
+    public ContainerHealthConfig? Healthcheck { get; init; }
     /// <summary>Memory + swap limit in bytes (-1: unlimited swap); set by `update --memory-swap`.</summary>
     public long? MemorySwap { get; init; }
     /// <summary>Relative CPU weight (cgroup v1 cpu.shares; docker's default 1024); set by `update --cpu-shares`.</summary>
@@ -45,6 +63,8 @@ public static class ContainerStatus
     public const string Created = "created";
     public const string Running = "running";
     public const string Exited = "exited";
+    /// <summary>Exited, and waiting (back-off) to be started again by its restart policy.</summary>
+    public const string Restarting = "restarting";
     /// <summary>Only in API answers (inspect, ps): the engine keeps a paused container "running" with Paused set.</summary>
     public const string Paused = "paused";
 }
@@ -62,6 +82,10 @@ public sealed record ContainerStateInfo
     public string? Error { get; init; }
     /// <summary>Pid of the container's monitor (vessel-executor monitor), while it lives.</summary>
     public int? MonitorPid { get; init; }
+    /// <summary>The kernel's OOM killer killed a process of the container (during its last run).</summary>
+    public bool OomKilled { get; init; }
+    /// <summary>Set by a health check (image HEALTHCHECK or --health-cmd).</summary>
+    public ContainerHealth? Health { get; init; }
     /// <summary>Frozen by `vessel pause` (then Status is "paused" and Running still true, as docker).</summary>
     public bool Paused { get; init; }
 }
@@ -96,6 +120,10 @@ public sealed record ContainerInspect
     public List<string>? Env { get; init; }
     public string? WorkingDir { get; init; }
     public string? Hostname { get; init; }
+    /// <summary>Volumes, binds and tmpfs mounts.</summary>
+    public List<ContainerMountPoint>? Mounts { get; init; }
+    /// <summary>How often the restart policy has started the container again since it was last started by hand.</summary>
+    public int RestartCount { get; init; }
     /// <summary>Published ports (from -p; filled by networking once it binds them).</summary>
     public List<PortMapping>? Ports { get; init; }
 }

@@ -51,6 +51,10 @@ public sealed record SystemInfoResponse
     public required string Storage { get; init; }
     public required int Images { get; init; }
     public required int Containers { get; init; }
+    /// <summary>The accelerator VMs get (probed once per daemon start) and why; absent until the first VM needs it
+    /// or info asks for it.</summary>
+    public AccelInfo? Accel { get; init; }
+    public int Machines { get; init; }
 }
 
 /// <summary>One row of <c>GET /v1/images</c>: one name (repository:tag) pointing at one image.</summary>

@@ -42,12 +42,14 @@ internal sealed partial class Commands
         root.Subcommands.Add(Save());
         root.Subcommands.Add(Load());
         root.Subcommands.Add(Import());
+        root.Subcommands.Add(BuildCmd());
         root.Subcommands.Add(Tag());
         root.Subcommands.Add(Rmi("rmi"));
         root.Subcommands.Add(ImageGroup());
         root.Subcommands.Add(OperationGroup());
         root.Subcommands.Add(new Command("system", "Manage Vessel") { Info("info"), Events(), SystemDf(), Prune("prune", system: true) });
         AddContainerCommands(root);
+        root.Subcommands.Add(VmGroup());
         return root;
     }
 
@@ -133,11 +135,13 @@ internal sealed partial class Commands
             Console.Out.Write($"""
                 Server:
                  Containers: {i.Containers}
+                 VMs: {i.Machines}
                  Images: {i.Images}
                  Server Version: {i.Version}
                  Storage Driver: {i.Storage}
                  Cgroup Version: {i.CgroupMode}
                  Runtime: {i.Runtime.Name}{(i.Runtime.Version is null ? "" : " " + i.Runtime.Version)}
+                 VM Accelerator: {i.Accel?.Accel ?? "unknown"}{(i.Accel is null ? "" : $" ({i.Accel.Reason})")}
                  Kernel Version: {i.Kernel}
                  Operating System: {i.Os}
                  Architecture: {i.Arch}

@@ -21,6 +21,8 @@ internal sealed partial class Commands
         root.Subcommands.Add(WaitCmd());
         root.Subcommands.Add(InspectContainer());
         root.Subcommands.Add(ExecCmd());
+        root.Subcommands.Add(RestartCmd());
+        root.Subcommands.Add(VolumeGroup());
         AddContainerVerbCommands(root);
     }
 
@@ -32,11 +34,13 @@ internal sealed partial class Commands
         "--cpus", "--cap-add", "--cap-drop", "-l", "--label", "-u", "--user",
     ];
 
+    private static bool IsValueFlag(string a) => ValueFlags.Contains(a) || FeatureValueFlags.Contains(a);
+
     /// <summary>Inserts "--" after the first positional word following run/create/exec.</summary>
     public static string[] SeparateCommand(string[] args)
     {
         int i = 0;
-        while (i < args.Length && args[i].StartsWith('-')) i += ValueFlags.Contains(args[i]) && !args[i].Contains('=') ? 2 : 1;
+        while (i < args.Length && args[i].StartsWith('-')) i += IsValueFlag(args[i]) && !args[i].Contains('=') ? 2 : 1;
         if (i + 1 < args.Length && args[i] == "container") i++; // vessel container run …
         if (i >= args.Length || args[i] is not ("run" or "create" or "exec" or "top")) return args;
         for (i++; i < args.Length; i++)
@@ -44,7 +48,7 @@ internal sealed partial class Commands
             string a = args[i];
             if (a == "--") return args;
             if (!a.StartsWith('-') || a == "-") break;
-            if (ValueFlags.Contains(a)) i++;
+            if (IsValueFlag(a)) i++;
         }
         if (i >= args.Length - 1) return args;
         return [.. args[..(i + 1)], "--", .. args[(i + 1)..]];
@@ -66,6 +70,7 @@ internal sealed partial class Commands
         public readonly Option<string[]> CapDrop = new("--cap-drop") { Description = "Drop Linux capabilities", Arity = ArgumentArity.ZeroOrMore };
         public readonly Option<bool> Privileged = new("--privileged") { Description = "Give extended privileges to this container" };
         public readonly Option<string[]> Labels = new("--label", "-l") { Description = "Set meta data on a container", Arity = ArgumentArity.ZeroOrMore };
+        public readonly FeatureFlags Features = new();
         public readonly Argument<string> Image = new("IMAGE");
         public readonly Argument<string[]> Cmd = new("COMMAND") { Arity = ArgumentArity.ZeroOrMore };
 
@@ -73,6 +78,7 @@ internal sealed partial class Commands
         {
             foreach (Option o in new Option[] { Name, Env, Workdir, Entrypoint, Hostname, User, Memory, Pids, Cpus, ReadOnly, CapAdd, CapDrop, Privileged, Labels })
                 cmd.Options.Add(o);
+            Features.AddTo(cmd);
             cmd.Arguments.Add(Image);
             cmd.Arguments.Add(Cmd);
         }
@@ -87,7 +93,7 @@ internal sealed partial class Commands
                 int eq = l.IndexOf('=');
                 labels[eq < 0 ? l : l[..eq]] = eq < 0 ? "" : l[(eq + 1)..];
             }
-            return new ContainerCreateRequest
+            return Features.Apply(pr, new ContainerCreateRequest
             {
                 Image = pr.GetValue(Image)!, Name = pr.GetValue(Name), Cmd = cmd.Length > 0 ? [.. cmd] : null,
                 Entrypoint = ep is null ? null : ep.Length == 0 ? [] : [ep],
@@ -97,7 +103,7 @@ internal sealed partial class Commands
                 ReadOnly = pr.GetValue(ReadOnly), CapAdd = pr.GetValue(CapAdd) is { Length: > 0 } ca ? [.. ca] : null,
                 CapDrop = pr.GetValue(CapDrop) is { Length: > 0 } cd ? [.. cd] : null, Privileged = pr.GetValue(Privileged),
                 Labels = labels.Count > 0 ? labels : null, AutoRemove = autoRemove,
-            };
+            });
         }
 
         /// <summary>docker: `-e KEY` takes KEY's value from the client's environment (dropped if unset).</summary>
@@ -156,6 +162,7 @@ internal sealed partial class Commands
         {
             using Client c = Connect(pr);
             bool d = pr.GetValue(detach), autoRemove = pr.GetValue(rm);
+            CheckRestartWithRm(flags.Request(pr, false), autoRemove);
             // In the foreground the client removes (after it has read the logs and the exit code).
             ContainerCreateResponse created = await CreateContainer(c, flags.Request(pr, autoRemove && d), ct);
             try
@@ -182,7 +189,7 @@ internal sealed partial class Commands
 
     private static async Task RemoveQuietly(Client c, string id)
     {
-        try { await c.SendNoContent(HttpMethod.Delete, $"v1/containers/{id}?force=true", null, CancellationToken.None); }
+        try { await c.SendNoContent(HttpMethod.Delete, $"v1/containers/{id}?force=true&v=true", null, CancellationToken.None); }
         catch (CliException) { }
     }
 
@@ -249,8 +256,9 @@ internal sealed partial class Commands
     private Command RmCmd(string name = "rm")
     {
         var force = new Option<bool>("--force", "-f") { Description = "Force the removal of a running container (uses SIGKILL)" };
+        var volumes = new Option<bool>("--volumes", "-v") { Description = "Remove anonymous volumes associated with the container" };
         return EachContainer(name, "Remove one or more containers",
-            (c, pr, id, ct) => c.SendNoContent(HttpMethod.Delete, $"v1/containers/{Esc(id)}{(pr.GetValue(force) ? "?force=true" : "")}", null, ct), force);
+            (c, pr, id, ct) => c.SendNoContent(HttpMethod.Delete, $"v1/containers/{Esc(id)}?force={(pr.GetValue(force) ? "true" : "false")}&v={(pr.GetValue(volumes) ? "true" : "false")}", null, ct), force, volumes);
     }
 
     private Command WaitCmd()
@@ -295,9 +303,10 @@ internal sealed partial class Commands
 
     private static string StatusText(ContainerStateInfo s, DateTimeOffset now) => s.Status switch
     {
-        ContainerStatus.Running => "Up " + Human.Duration(now - (s.StartedAt ?? now)),
+        ContainerStatus.Running => "Up " + Human.Duration(now - (s.StartedAt ?? now)) + HealthSuffix(s.Health),
         ContainerStatus.Paused => "Up " + Human.Duration(now - (s.StartedAt ?? now)) + " (Paused)",
         ContainerStatus.Exited => $"Exited ({s.ExitCode}) {Human.Ago(s.FinishedAt, now)}",
+        ContainerStatus.Restarting => $"Restarting ({s.ExitCode}) {Human.Ago(s.FinishedAt, now)}",
         _ => "Created",
     };
 

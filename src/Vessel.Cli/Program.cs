@@ -63,6 +63,7 @@ internal static class Program
         Management Commands:
           container   Manage containers
           image       Manage images
+          vm          Manage virtual machines (QEMU)
           operation   Manage long-running operations (pulls, imports)
           system      Manage Vessel
 

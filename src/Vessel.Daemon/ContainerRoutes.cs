@@ -44,7 +44,7 @@ internal static class ContainerRoutes
         });
         app.MapDelete("/v1/containers/{id}", async ctx =>
         {
-            await containers.RemoveAsync(Id(ctx), Bool(ctx, "force"), ctx.RequestAborted);
+            await containers.RemoveAsync(Id(ctx), Bool(ctx, "force"), ctx.RequestAborted, removeVolumes: Bool(ctx, "v"));
             ctx.Response.StatusCode = 204;
         });
         app.MapPost("/v1/containers/{id}/wait", async ctx =>

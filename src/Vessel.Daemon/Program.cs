@@ -147,7 +147,10 @@ namespace Vessel.Daemon
             app.UseMiddleware<ErrorMiddleware>(o.Debug);
             ApiRoutes.Map(app, engine);
             ContainerRoutes.Map(app, engine);
+            VolumeRoutes.Map(app, engine);
             ContainerVerbRoutes.Map(app, engine);
+            MachineRoutes.Map(app, engine);
+            BuildRoutes.Map(app, engine);
 
             // The socket is created by Kestrel under our umask: 0117 makes it 0660 from the first instant.
             uint oldMask = Native.Umask(0x4f);

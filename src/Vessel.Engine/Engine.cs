@@ -4,8 +4,10 @@ using Vessel.Api;
 using Vessel.Engine.Containers;
 using Vessel.Engine.Events;
 using Vessel.Engine.Images;
+using Vessel.Engine.Machines;
 using Vessel.Engine.Operations;
 using Vessel.Engine.State;
+using Vessel.Engine.Volumes;
 using Vessel.Images.Content;
 using Vessel.Images.Gc;
 using Vessel.Images.Registry;
@@ -45,6 +47,9 @@ public sealed class Engine : IAsyncDisposable
     public LeaseStore Leases { get; }
     public ImageTransfer Transfer { get; }
     public ContainerService Containers { get; }
+    public VolumeService Volumes { get; }
+    public MachineService Machines { get; }
+    public Build.BuildService Builds { get; }
     private readonly Lazy<RuntimeInfo> _runtime;
 
     private Engine(EngineOptions options, Database db)
@@ -65,8 +70,13 @@ public sealed class Engine : IAsyncDisposable
             UserAgent = $"vessel/{ApiInfo.Version}",
         };
         Transfer = new ImageTransfer(Content, Refs, Snapshots, Leases, Images, Events, registry, options.Log);
-        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, options.Log);
+        Volumes = new VolumeService(options.Root, db, Events, options.Log);
+        Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, Volumes, options.Log);
+        Volumes.Users = Containers.VolumeUsers;
+        Transfer.VolumeUsage = Volumes.Usage;
         Transfer.ContainerUsage = Containers.Usage;
+        Machines = new MachineService(options.Root, options.RunRoot, db, Events, options.Log);
+        Builds = new Build.BuildService(options.Root, options.RunRoot, Content, Refs, Snapshots, Leases, Events, PullForBuild, options.Log);
         _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
     }
 
@@ -77,7 +87,17 @@ public sealed class Engine : IAsyncDisposable
         Directory.CreateDirectory(options.RunRoot, (UnixFileMode)0x1ed);
         var engine = new Engine(options, Database.Open(options.Root));
         engine.Containers.Recover();
+        engine.Machines.Recover();
+        engine.Builds.Recover();
         return engine;
+    }
+
+    /// <summary>A build's FROM of an image that is not here: an ordinary pull operation, awaited.</summary>
+    private async Task PullForBuild(string name, CancellationToken ct)
+    {
+        Operations.Operation op = Transfer.StartPull(Operations, name, null);
+        using (ct.Register(() => op.Cts.Cancel())) await op.Completion;
+        if (op.Info().Error is { } err) throw new EngineException(err.Code, err.Message);
     }
 
     public static string Kernel => ReadTrimmed("/proc/sys/kernel/osrelease") ?? "unknown";
@@ -102,6 +122,7 @@ public sealed class Engine : IAsyncDisposable
             DaemonPid = Environment.ProcessId, Version = ApiInfo.Version, Socket = Options.Socket, StateRoot = Options.Root,
             RunRoot = Options.RunRoot, CgroupMode = cgroups, Kernel = Kernel, Os = "linux", Arch = Arch, Runtime = _runtime.Value,
             Storage = "overlay", Images = Images.Count, Containers = (int)Database.Count("containers"),
+            Machines = Machines.Count, Accel = new AccelInfo(Machines.Accel.Accel, Machines.Accel.Reason),
         };
     }
 
@@ -136,6 +157,7 @@ public sealed class Engine : IAsyncDisposable
     {
         await Operations.CancelAllAsync(TimeSpan.FromSeconds(10));
         Containers.Dispose();
+        Machines.Dispose();
         Database.Dispose();
     }
 }

@@ -9,7 +9,8 @@ namespace Vessel.Runtime;
 
 /// <summary>Options of `create` (and `run`).</summary>
 public sealed record CreateOptions(string Id, string Bundle, string? PidFile = null, string? ConsoleSocket = null,
-    bool NoPivot = false, int PreserveFds = 0, SafeFd? Console = null, MonitorOptions? Monitor = null);
+    bool NoPivot = false, int PreserveFds = 0, SafeFd? Console = null, MonitorOptions? Monitor = null,
+    IReadOnlyList<SafeFd>? Stdio = null);
 
 /// <summary>Options of `exec`.</summary>
 public sealed record ExecOptions(string Id, ProcessSpec Process, string? PidFile = null, string? ConsoleSocket = null,
@@ -61,7 +62,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
             var fds = new ExecutorFds(options.PreserveFds, console is not null, Fifo: true);
             var planned = PlanBuilder.ForInit(spec, bundle, fds, CgroupViewOf(layout, cgroup), options.NoPivot, _warn);
 
-            session = ExecutorSession.Start(planned.Plan, fds, console, fifo, spec.Process.Args![0], options.Monitor);
+            session = ExecutorSession.Start(planned.Plan, fds, console, fifo, spec.Process.Args![0], options.Monitor, options.Stdio);
             var pid = session.Pid;
             var stored = new StoredContainer
             {

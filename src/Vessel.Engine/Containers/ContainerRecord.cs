@@ -14,6 +14,11 @@ public sealed record ContainerConfigRecord
     public required List<string> Env { get; init; }
     public required string WorkingDir { get; init; }
     public required string Hostname { get; init; }
+    /// <summary>Volumes, binds and tmpfs mounts, resolved at create (volume names, host paths).</summary>
+    public List<ContainerMountPoint>? Mounts { get; init; }
+    /// <summary>The image's StopSignal and Healthcheck, kept for stop and the health checker.</summary>
+    public string? ImageStopSignal { get; init; }
+    public Vessel.Images.Oci.HealthConfig? ImageHealthcheck { get; init; }
 }
 
 /// <summary>The <c>state</c> column: what the daemon knows of the container's processes.</summary>
@@ -29,6 +34,13 @@ public sealed record ContainerStateRecord
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
     public string? Error { get; init; }
+    public bool OomKilled { get; init; }
+    /// <summary>Starts by the restart policy since the last start by hand.</summary>
+    public int RestartCount { get; init; }
+    /// <summary>Stopped or killed by a user: the restart policy leaves it alone (unless-stopped also after a daemon restart).</summary>
+    public bool StoppedByUser { get; init; }
+    /// <summary>Has been started at least once (docker restarts only those when the daemon starts).</summary>
+    public bool StartedBefore { get; init; }
     /// <summary>Frozen by pause (the cgroup freezer); Status stays Running.</summary>
     public bool Paused { get; init; }
 }

@@ -9,6 +9,7 @@ using Vessel.Api;
 using Vessel.Engine.Events;
 using Vessel.Engine.Images;
 using Vessel.Engine.State;
+using Vessel.Engine.Volumes;
 using Vessel.Images.Content;
 using Vessel.Images.Gc;
 using Vessel.Images.Oci;
@@ -37,6 +38,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly SnapshotStore _snapshots;
     private readonly LeaseStore _leases;
     private readonly ContainerRuntime _runtime;
+    private readonly VolumeService _volumes;
     private readonly Action<string> _log;
     private readonly Dictionary<string, ContainerRecord> _all = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
@@ -46,8 +48,9 @@ public sealed partial class ContainerService : IDisposable
     public string Dir { get; }
 
     public ContainerService(string root, string runRoot, Database db, EventBus events, ImageService images, ContentStore content,
-        ReferenceStore refs, SnapshotStore snapshots, LeaseStore leases, Action<string>? log)
+        ReferenceStore refs, SnapshotStore snapshots, LeaseStore leases, VolumeService volumes, Action<string>? log)
     {
+        _volumes = volumes;
         _db = db;
         _events = events;
         _images = images;
@@ -157,7 +160,7 @@ public sealed partial class ContainerService : IDisposable
         _events.Publish("container", "die", id, c.Name, new Dictionary<string, string> { ["exitCode"] = state.ExitCode.ToString()!, ["image"] = c.Image });
         if (c.Config.Request.AutoRemove)
         {
-            try { Remove(id, force: true); }
+            try { Remove(id, force: true, removeVolumes: true); }
             catch (Exception e) when (e is EngineException or IOException or LinuxException) { _log($"container {id[..12]}: --rm: {e.Message}"); }
         }
     }
@@ -192,6 +195,10 @@ public sealed partial class ContainerService : IDisposable
         catch (ContentException e) { throw EngineException.Invalid(e.Message); }
         var chain = SnapshotStore.ChainIds(image.Config.RootFs.DiffIds);
         var imageConfig = image.Config.Config ?? new ContainerConfig();
+        ContainerExtras.Validate(req, imageConfig);
+        var mountRequests = ContainerMounts.Requests(req, imageConfig);
+        var newVolumes = new List<string>();
+        var pinned = new List<string>();
         string dir = DirOf(id);
         string leaseId = "container-" + id;
         try
@@ -201,17 +208,23 @@ public sealed partial class ContainerService : IDisposable
             foreach (var sub in new[] { "upper", "work", "rootfs" }) Directory.CreateDirectory(Path.Combine(dir, sub), (UnixFileMode)0x1ed);
             CreateInitLayer(dir);
             MountRootfs(id, lower);
+            var mounts = ContainerMounts.Resolve(_volumes, mountRequests, newVolumes);
+            pinned = mounts.Where(m => m.Name is not null).Select(m => m.Name!).ToList();
+            _volumes.Pin(pinned);
+            ContainerMounts.CopyUpAll(RootfsOf(id), mounts, _log);
             string hostname = string.IsNullOrEmpty(req.Hostname) ? id[..12] : req.Hostname;
             File.WriteAllText(Path.Combine(dir, "hostname"), hostname + "\n");
             File.WriteAllText(Path.Combine(dir, "hosts"), ContainerSpec.Hosts(hostname));
             RuntimeSpec spec = ContainerSpec.Build(id, req, imageConfig, hostname, dir,
                 ReadImageFile(id, "etc/passwd"), ReadImageFile(id, "etc/group"));
+            ContainerExtras.Apply(spec, req, mounts);
             File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, RuntimeJson.Indented.RuntimeSpec));
             var record = new ContainerRecord(id, name, req.Image, DateTimeOffset.UtcNow, new ContainerConfigRecord
             {
                 Request = req, ImageId = image.Manifest.Config.Digest.ToString(), ImageTarget = image.Target.Digest.ToString(),
                 Snapshots = chain.Select(d => d.ToString()).ToList(), Args = spec.Process!.Args!, Env = spec.Process.Env!,
                 WorkingDir = spec.Process.Cwd, Hostname = hostname,
+                Mounts = mounts.Count > 0 ? mounts : null, ImageStopSignal = imageConfig.StopSignal, ImageHealthcheck = imageConfig.Healthcheck,
             }, new ContainerStateRecord());
             _db.Write((conn, tx) =>
             {
@@ -232,11 +245,15 @@ public sealed partial class ContainerService : IDisposable
         {
             try { Discard(id); }
             catch (Exception e2) when (e2 is IOException or LinuxException) { _log($"cleaning up a failed create: {e2.Message}"); }
+            _volumes.Unpin(pinned);
+            pinned = [];
+            _volumes.RemoveAnonymous(newVolumes);
             if (e is SqliteException { SqliteErrorCode: 19 }) throw EngineException.Conflict($"the container name \"{name}\" is already in use");
             if (e is ContentException ce) throw EngineException.Invalid(ce.Message);
             if (e is LinuxException le) throw new EngineException(ErrorCodes.Internal, le.Message);
             throw;
         }
+        finally { _volumes.Unpin(pinned); }
         _events.Publish("container", "create", id, name, new Dictionary<string, string> { ["image"] = req.Image });
         return new ContainerCreateResponse(id, name, []);
     }
@@ -349,7 +366,7 @@ public sealed partial class ContainerService : IDisposable
         catch (Exception e) when (e is RuntimeException or IOException or LinuxException) { }
     }
 
-    public async Task RemoveAsync(string idOrName, bool force, CancellationToken ct)
+    public async Task RemoveAsync(string idOrName, bool force, CancellationToken ct, bool removeVolumes = false)
     {
         ContainerRecord c = Get(idOrName);
         if (c.State.Status == ContainerStatus.Running)
@@ -359,10 +376,10 @@ public sealed partial class ContainerService : IDisposable
             if (!await WaitNotRunningAsync(c.Id, TimeSpan.FromSeconds(30), ct))
                 throw new EngineException(ErrorCodes.Internal, $"container {c.Id[..12]} did not exit after SIGKILL");
         }
-        Remove(c.Id, force);
+        Remove(c.Id, force, removeVolumes);
     }
 
-    private void Remove(string id, bool force)
+    private void Remove(string id, bool force, bool removeVolumes = false)
     {
         ContainerRecord? c = Find(id);
         if (c is null) return;
@@ -384,6 +401,14 @@ public sealed partial class ContainerService : IDisposable
             return cmd.ExecuteNonQuery();
         });
         _events.Publish("container", "destroy", id, c.Name, new Dictionary<string, string> { ["image"] = c.Image });
+        if (removeVolumes) _volumes.RemoveAnonymous((c.Config.Mounts ?? []).Where(m => m.Anonymous && m.Name is not null).Select(m => m.Name!));
+    }
+
+    /// <summary>(container, volume) for every volume mount of every container: what makes a volume "in use".</summary>
+    public IReadOnlyList<(string ContainerId, string Volume)> VolumeUsers()
+    {
+        lock (_lock)
+            return _all.Values.SelectMany(c => (c.Config.Mounts ?? []).Where(m => m.Name is not null).Select(m => (c.Id, m.Name!))).ToList();
     }
 
     /// <summary>Unmounts the rootfs, removes the directory and the lease.</summary>
@@ -444,7 +469,7 @@ public sealed partial class ContainerService : IDisposable
             Id = c.Id, Name = c.Name, Image = c.Image, ImageId = c.Config.ImageId, Created = c.Created, Path = c.Config.Args[0],
             Args = c.Config.Args.Skip(1).ToList(), State = StateInfo(c), Config = c.Config.Request, Bundle = DirOf(c.Id),
             LogPath = Path.Combine(DirOf(c.Id), "container.log"), Env = c.Config.Env, WorkingDir = c.Config.WorkingDir, Hostname = c.Config.Hostname,
-            Ports = c.Config.Request.Ports,
+            Mounts = c.Config.Mounts, RestartCount = c.State.RestartCount, Ports = c.Config.Request.Ports,
         };
     }
 

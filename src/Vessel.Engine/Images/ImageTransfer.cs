@@ -460,9 +460,13 @@ public sealed class ImageTransfer(ContentStore content, ReferenceStore refs, Sna
     /// exists): an image a container uses is never pruned, and rmi of it needs force, as with docker.</summary>
     public Func<IReadOnlyList<(string Id, string Name, string ImageTarget, string Dir)>> ContainerUsage { get; set; } = () => [];
 
+    /// <summary>Count and bytes of the volumes (set by the engine).</summary>
+    public Func<(int Count, long Bytes)> VolumeUsage { get; set; } = () => (0, 0);
+
     public DiskUsageResponse DiskUsage()
     {
         var containers = ContainerUsage();
+        var volumes = VolumeUsage();
         DiskUsageReport r = Vessel.Images.Gc.DiskUsage.Compute(content, refs, snapshots, containers.ToDictionary(c => c.Id, c => c.Dir));
         var infos = ImageInfo.List(content, refs).ToDictionary(i => i.Target.Digest);
         var users = containers.GroupBy(c => c.ImageTarget).ToDictionary(g => g.Key, g => g.Count());
@@ -478,8 +482,7 @@ public sealed class ImageTransfer(ContentStore content, ReferenceStore refs, Sna
             ImagesReclaimable = list.Where(i => i.Containers == 0).Sum(i => i.UniqueSize) + r.UnreferencedBytes,
             BlobCount = r.BlobCount, BlobsSize = r.BlobsBytes, UnreferencedSize = r.UnreferencedBytes,
             SnapshotCount = r.SnapshotCount, SnapshotsSize = r.SnapshotsBytes,
-            Containers = containers.Count, ContainersSize = r.Containers.Sum(c => c.Bytes), Volumes = 0, VolumesSize = 0,
-            Note = "volumes are not managed by the daemon yet: their count and size are 0",
+            Containers = containers.Count, ContainersSize = r.Containers.Sum(c => c.Bytes), Volumes = volumes.Count, VolumesSize = volumes.Bytes,
         };
     }
 

@@ -31,6 +31,16 @@ public sealed class Database : IDisposable
             labels  TEXT NOT NULL DEFAULT '{}'
         );
         """,
+        // 2: virtual machines (src/Vessel.Engine/Machines).
+        """
+        CREATE TABLE machines (
+            id      TEXT PRIMARY KEY NOT NULL,
+            name    TEXT NOT NULL UNIQUE,
+            created INTEGER NOT NULL,          -- unix nanoseconds
+            config  TEXT NOT NULL DEFAULT '{}', -- JSON
+            state   TEXT NOT NULL DEFAULT '{}'  -- JSON
+        );
+        """,
     ];
 
     private readonly SqliteConnection _conn;
@@ -131,7 +141,7 @@ public sealed class Database : IDisposable
 
     public long Count(string table)
     {
-        if (table is not ("containers" or "volumes")) throw new ArgumentException($"unknown table {table}", nameof(table));
+        if (table is not ("containers" or "volumes" or "machines")) throw new ArgumentException($"unknown table {table}", nameof(table));
         return Read(c =>
         {
             using SqliteCommand cmd = c.CreateCommand();

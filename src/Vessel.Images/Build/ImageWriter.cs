@@ -89,6 +89,27 @@ public sealed record WrittenImage(Descriptor Manifest, Descriptor Config, ImageM
 /// blobs (children first). What <c>commit</c>, <c>build</c> and <c>import</c> use.</summary>
 public static class ImageWriter
 {
+    /// <summary>Writes a complete config (the caller made diff_ids and history) and its OCI manifest over
+    /// <paramref name="layers"/>, which must be in the content store: what a build writes at the end.</summary>
+    public static WrittenImage WriteConfig(ContentStore content, ImageConfig config, IReadOnlyList<Descriptor> layers)
+    {
+        using StoreLock storeLock = StoreLock.Shared(content.Root);
+        if (config.RootFs.DiffIds.Count != layers.Count)
+            throw new ArgumentException($"{layers.Count} layers but {config.RootFs.DiffIds.Count} diff_ids");
+        foreach (Descriptor l in layers)
+            if (content.GetSize(l.Digest) != l.Size) throw new ContentException($"layer {l.Digest} is not in the content store");
+        BlobInfo cfg = content.Write(OciJson.Serialize(config));
+        var manifest = new ImageManifest
+        {
+            SchemaVersion = 2,
+            MediaType = MediaTypes.OciManifest,
+            Config = new Descriptor { MediaType = MediaTypes.OciConfig, Digest = cfg.Digest, Size = cfg.Size },
+            Layers = layers.Select(l => l with { MediaType = MediaTypes.ToOci(l.MediaType) }).ToList(),
+        };
+        BlobInfo m = content.Write(OciJson.Serialize(manifest));
+        return new WrittenImage(new Descriptor { MediaType = MediaTypes.OciManifest, Digest = m.Digest, Size = m.Size }, manifest.Config, manifest, config);
+    }
+
     public static WrittenImage Write(ContentStore content, ResolvedImage? baseImage, IReadOnlyList<NewLayer> layers, CommitOptions? options = null)
     {
         options ??= new CommitOptions();

@@ -66,6 +66,10 @@ public sealed class GarbageCollector(ContentStore content, ReferenceStore refs, 
                     foreach (Digest d in lease.Digests) reach.AddDigest(d, $"gc: lease {lease.Id}");
                     foreach (Digest c in lease.Snapshots) reach.AddSnapshot(snapshots, c);
                 }
+                // The build cache goes with the images: a record lives while an image built with it is reachable.
+                var (cacheBlobs, cacheSnaps, _) = new Build.BuildCache(content).Collect(reach.Blobs.Contains, options.DryRun);
+                foreach (Digest d in cacheBlobs) reach.AddDigest(d, "gc: build cache");
+                foreach (Digest c in cacheSnaps) reach.AddSnapshot(snapshots, c);
             }
             catch (ContentException e)
             {

@@ -111,6 +111,45 @@ public sealed class SnapshotStore
         }
     }
 
+    /// <summary>Makes <paramref name="fsDir"/> (an overlay upper dir that was just turned into <paramref name="layer"/>,
+    /// on the same file system) the snapshot of <paramref name="chainId"/> by renaming it into place, instead of
+    /// extracting the layer again: what a build does after each step. A snapshot that already exists wins (the
+    /// directory is left to the caller).</summary>
+    public bool Adopt(string fsDir, Digest chainId, Digest diffId, Descriptor layer, Digest? parent)
+    {
+        using Gc.StoreLock storeLock = Gc.StoreLock.Shared(Path.GetDirectoryName(SnapshotsDir)!);
+        int lfd = Gc.StoreLock.OpenLockFile(Path.Combine(SnapshotsDir, chainId.Hex + ".lock"));
+        using var closeFd = new FdCloser(lfd);
+        while (Libc.flock(lfd, Libc.LOCK_EX) != 0)
+            if (Libc.Errno != Libc.EINTR) throw new IOException($"flock: {Libc.StrError(Libc.Errno)}");
+        try
+        {
+            if (IsComplete(chainId)) return false;
+            string final = SnapshotDir(chainId);
+            if (Directory.Exists(final)) FsOps.RemoveTree(final);
+            string tmp = Path.Combine(SnapshotsDir, $".tmp-{chainId.Hex[..16]}-{Guid.NewGuid():N}");
+            Unix.CreateDirectory(tmp, DirMode);
+            try
+            {
+                Directory.Move(fsDir, Path.Combine(tmp, "fs"));
+                SyncFs(tmp);
+                Directory.Move(tmp, final);
+            }
+            catch
+            {
+                try { FsOps.RemoveTree(tmp); } catch (IOException) { }
+                throw;
+            }
+            AtomicFile.FsyncDirectory(SnapshotsDir);
+            AtomicFile.WriteAllBytes(Path.Combine(final, CompleteMarker), Marker(chainId, diffId, layer, parent));
+            return true;
+        }
+        finally
+        {
+            Libc.flock(lfd, Libc.LOCK_UN);
+        }
+    }
+
     /// <summary>Removes leftovers of unpacks that were interrupted (temp dirs, dirs without marker).</summary>
     public void CleanupIncomplete()
     {

@@ -1,0 +1,45 @@
+using System.Text.Json.Serialization;
+using Vessel.Api;
+
+namespace Vessel.Engine.Machines;
+
+/// <summary>One disk of a VM: a file in its directory (or, for a base, in the pool) and how QEMU opens it.</summary>
+public sealed record MachineDiskRecord(string Id, string File, string Format, bool ReadOnly);
+
+/// <summary>The <c>config</c> column of the machines table: what create decided.</summary>
+public sealed record MachineConfigRecord
+{
+    public required MachineCreateRequest Request { get; init; }
+    public int Cpus { get; init; } = 1;
+    public long MemoryMiB { get; init; } = 512;
+    public string Cache { get; init; } = "writeback";
+    /// <summary>Copies of the kernel and initrd in the VM's directory (relative file names).</summary>
+    public string? Kernel { get; init; }
+    public string? Initrd { get; init; }
+    public string? Append { get; init; }
+    public List<MachineDiskRecord> Disks { get; init; } = [];
+    public string? Source { get; init; }
+}
+
+/// <summary>The <c>state</c> column.</summary>
+public sealed record MachineStateRecord
+{
+    public string Status { get; init; } = MachineStatus.Created;
+    public int Pid { get; init; }
+    public ulong PidStart { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+    public string? ExitReason { get; init; }
+    public int? ExitCode { get; init; }
+    public string? Error { get; init; }
+    public string? Accel { get; init; }
+    /// <summary>The next start resumes this memory+disk snapshot (set by a restore while stopped).</summary>
+    public string? LoadVm { get; init; }
+}
+
+public sealed record MachineRecord(string Id, string Name, DateTimeOffset Created, MachineConfigRecord Config, MachineStateRecord State);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(MachineConfigRecord))]
+[JsonSerializable(typeof(MachineStateRecord))]
+internal sealed partial class MachineRecordJson : JsonSerializerContext;

@@ -1,0 +1,209 @@
+using System.Text.Json;
+using Vessel.Tests;
+
+namespace Vessel.Cli.Tests;
+
+/// <summary>`vessel build` end to end on the busybox image: RUN/COPY/ENV/ARG/CMD, the cache (hits, a miss after
+/// one file changes, --no-cache, build args), .dockerignore, multi-stage into FROM scratch, failures that leave
+/// nothing behind.</summary>
+public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
+{
+    private DaemonFixture D => f.D;
+
+    private static void Ok(Binaries.Result r) => Assert.True(r.Code == 0, r.ToString());
+
+    private string Context(string name, Dictionary<string, string> files)
+    {
+        string dir = D.Tmp.Sub("ctx-" + name + "-" + Guid.NewGuid().ToString("N")[..6]);
+        foreach (var (path, content) in files)
+        {
+            string full = Path.Combine(dir, path);
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            File.WriteAllText(full, content);
+        }
+        return dir;
+    }
+
+    private static int Count(string text, string what) => text.Split('\n').Count(l => l.TrimEnd() == what || l.EndsWith(" " + what, StringComparison.Ordinal));
+
+    [Fact]
+    public void BuildsRunsAndCaches()
+    {
+        string ctx = Context("basic", new()
+        {
+            ["Containerfile"] = """
+                FROM bb:1
+                ARG WHO=world
+                ENV GREETING=hello
+                WORKDIR /app
+                COPY greet.txt ./
+                COPY data/ /app/data/
+                RUN echo "$GREETING $WHO" > out.txt && cat greet.txt
+                EXPOSE 8080 53/udp
+                LABEL org.example.kind="test image"
+                STOPSIGNAL SIGINT
+                HEALTHCHECK --interval=5s CMD true
+                CMD ["cat", "/app/out.txt"]
+                """,
+            ["greet.txt"] = "greetings from the context\n",
+            ["data/keep.txt"] = "kept\n",
+            ["data/secret.key"] = "never copied\n",
+            ["junk.tmp"] = "ignored\n",
+            [".dockerignore"] = "# comment\ndata/secret*\n*.tmp\n",
+        });
+        var first = D.Vessel("build", "-t", "built:1", ctx);
+        Ok(first);
+        Assert.Contains("RUN echo \"$GREETING $WHO\" > out.txt && cat greet.txt", first.Err);
+        Assert.Contains("greetings from the context", first.Err); // the step's output
+        Assert.Matches(@"#\d+ DONE \d+\.\ds", first.Err);
+
+        var run = D.Vessel("run", "--rm", "built:1");
+        Ok(run);
+        Assert.Equal("hello world", run.Out.Trim());
+        var ls = D.Vessel("run", "--rm", "built:1", "ls", "/app/data");
+        Ok(ls);
+        Assert.Equal(["keep.txt"], ls.OutLines);
+
+        var inspect = D.Vessel("image", "inspect", "built:1");
+        Ok(inspect);
+        using (var doc = JsonDocument.Parse(inspect.Out))
+        {
+            JsonElement cfg = doc.RootElement[0].GetProperty("config");
+            Assert.Equal("/app", cfg.GetProperty("WorkingDir").GetString());
+            Assert.Contains("GREETING=hello", cfg.GetProperty("Env").EnumerateArray().Select(e => e.GetString()));
+            Assert.DoesNotContain("WHO=world", cfg.GetProperty("Env").EnumerateArray().Select(e => e.GetString())); // ARGs stay out
+            Assert.True(cfg.GetProperty("ExposedPorts").TryGetProperty("8080/tcp", out _));
+            Assert.True(cfg.GetProperty("ExposedPorts").TryGetProperty("53/udp", out _));
+            Assert.Equal("test image", cfg.GetProperty("Labels").GetProperty("org.example.kind").GetString());
+            Assert.Equal("SIGINT", cfg.GetProperty("StopSignal").GetString());
+            Assert.Equal(5_000_000_000, cfg.GetProperty("Healthcheck").GetProperty("Interval").GetInt64());
+        }
+        var history = D.Vessel("history", "--no-trunc", "built:1");
+        Ok(history);
+        Assert.Contains("RUN |1 WHO=world /bin/sh -c echo", history.Out);
+        Assert.Contains("EXPOSE 8080/tcp 53/udp", history.Out);
+
+        // Unchanged: every step cached, the very same image.
+        var again = D.Vessel("build", "-t", "built:1", ctx);
+        Ok(again);
+        Assert.Equal(4, Count(again.Err, "CACHED")); // FROM, COPY, COPY, RUN
+        Assert.DoesNotContain("greetings from the context", again.Err);
+        var id1 = D.Vessel("build", "-q", "-t", "built:1", ctx);
+        Ok(id1);
+
+        // A file that .dockerignore excludes changes nothing; one that is copied invalidates its step and those after.
+        File.WriteAllText(Path.Combine(ctx, "junk.tmp"), "changed\n");
+        File.WriteAllText(Path.Combine(ctx, "data", "secret.key"), "changed\n");
+        Assert.Equal(id1.Out.Trim(), D.Vessel("build", "-q", "-t", "built:1", ctx).Out.Trim());
+        File.WriteAllText(Path.Combine(ctx, "greet.txt"), "changed greeting\n");
+        var changed = D.Vessel("build", "-t", "built:1", ctx);
+        Ok(changed);
+        Assert.Equal(1, Count(changed.Err, "CACHED")); // only FROM
+        Assert.Contains("changed greeting", changed.Err);
+
+        // A build arg in use is part of the RUN's key; --no-cache reruns everything.
+        var arg = D.Vessel("build", "--build-arg", "WHO=vessel", "--build-arg", "UNUSED=1", "-t", "built:2", ctx);
+        Ok(arg);
+        Assert.Contains("[UNUSED] were not consumed", arg.Err);
+        Assert.Equal("hello vessel", D.Vessel("run", "--rm", "built:2").Out.Trim());
+        var nocache = D.Vessel("build", "--no-cache", "-t", "built:3", ctx);
+        Ok(nocache);
+        Assert.Equal(1, Count(nocache.Err, "CACHED")); // FROM an image that is here
+        Ok(D.Vessel("rmi", "built:1", "built:2", "built:3"));
+    }
+
+    [Fact]
+    public void MultiStageIntoScratchAndTarget()
+    {
+        string ctx = Context("multi", new()
+        {
+            ["Dockerfile"] = """
+                # syntax=docker/dockerfile:1
+                ARG BASE=bb:1
+                FROM ${BASE} AS build
+                RUN mkdir -p /out && cp /bin/busybox /out/busybox && echo built in stage one > /out/msg
+                RUN <<EOF
+                echo heredoc line one >> /out/msg
+                echo heredoc line two >> /out/msg
+                EOF
+
+                FROM scratch
+                COPY --from=build /out/ /
+                COPY <<EOF /note
+                a note
+                EOF
+                ENTRYPOINT ["/busybox"]
+                CMD ["cat", "/msg", "/note"]
+                """,
+        });
+        Ok(D.Vessel("build", "-t", "multi:1", ctx));
+        var run = D.Vessel("run", "--rm", "multi:1");
+        Ok(run);
+        Assert.Equal(["built in stage one", "heredoc line one", "heredoc line two", "a note"], run.OutLines);
+        var ls = D.Vessel("run", "--rm", "multi:1", "ls", "/");
+        Ok(ls);
+        Assert.DoesNotContain("bin", ls.OutLines); // nothing of the busybox stage but what was copied
+
+        var target = D.Vessel("build", "--target", "build", "-t", "multi:build", ctx);
+        Ok(target);
+        Assert.DoesNotContain("FROM scratch", target.Err);
+        Assert.Equal("built in stage one", D.Vessel("run", "--rm", "multi:build", "head", "-1", "/out/msg").Out.Trim());
+        Ok(D.Vessel("rmi", "multi:1", "multi:build"));
+    }
+
+    [Fact]
+    public void FailuresLeaveNothingBehind()
+    {
+        string ctx = Context("fail", new()
+        {
+            ["Containerfile"] = "FROM bb:1\nRUN echo about to fail && touch /half-made\nRUN echo failing now; exit 3\n",
+        });
+        var r = D.Vessel("build", "-t", "failed:1", ctx);
+        Assert.Equal(1, r.Code);
+        Assert.Contains("echo failing now; exit 3", r.Err);
+        Assert.Contains("exit code: 3", r.Err);
+        Assert.Contains("Containerfile:3:1", r.Err);
+        Assert.DoesNotContain("failed", D.Vessel("images").Out);
+        AssertClean();
+
+        string bad = Context("syntax", new() { ["Containerfile"] = "FROM bb:1\n\nBOGUS thing\n" });
+        var syntax = D.Vessel("build", bad);
+        Assert.Equal(1, syntax.Code);
+        Assert.Contains("Containerfile:3:1: unknown instruction: BOGUS", syntax.Err);
+
+        string missing = Context("missing", new() { ["Containerfile"] = "FROM bb:1\nCOPY nope.txt /\n" });
+        var m = D.Vessel("build", missing);
+        Assert.Equal(1, m.Code);
+        Assert.Contains("nope.txt: not found in the build context", m.Err);
+
+        string outside = Context("outside", new() { ["Containerfile"] = "FROM bb:1\nCOPY ../../etc/passwd /\n" });
+        Assert.Contains("outside the build context", D.Vessel("build", outside).Err);
+        AssertClean();
+    }
+
+    /// <summary>No build directories, step containers, leases or mounts are left.</summary>
+    private void AssertClean()
+    {
+        string builds = Path.Combine(D.Root, "builds");
+        Assert.Empty(Directory.Exists(builds) ? Directory.EnumerateFileSystemEntries(builds) : []);
+        string rt = Path.Combine(D.RunRoot, "build-runtime");
+        Assert.Empty(Directory.Exists(rt) ? Directory.EnumerateDirectories(rt) : []);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(D.Root, "leases"), "build-*"));
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(builds, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ContainerfileFromStdinAndFileFlag()
+    {
+        string ctx = Context("stdin", new() { ["hello.txt"] = "from the context\n", ["sub/Other.containerfile"] = "FROM bb:1\nCOPY hello.txt /\nCMD [\"cat\", \"/hello.txt\"]\n" });
+        var viaF = D.Vessel("build", "-f", Path.Combine(ctx, "sub", "Other.containerfile"), "-t", "stdin:1", ctx);
+        Ok(viaF);
+        Assert.Equal("from the context", D.Vessel("run", "--rm", "stdin:1").Out.Trim());
+        var piped = Binaries.Run("sh", ["-c", $"printf 'FROM bb:1\\nCOPY . /ctx/\\nCMD [\"ls\", \"/ctx\"]\\n' | '{Binaries.Vessel}' -H '{D.Host}' build -q -f - -t stdin:2 '{ctx}'"]);
+        Ok(piped);
+        var ls = D.Vessel("run", "--rm", "stdin:2");
+        Ok(ls);
+        Assert.Equal(["hello.txt", "sub"], ls.OutLines); // the piped Containerfile is not part of the context
+        Ok(D.Vessel("rmi", "stdin:1", "stdin:2"));
+    }
+}
