@@ -119,6 +119,9 @@ public sealed class ContainerVerbTests(BusyboxFixture f) : IClassFixture<Busybox
             Assert.Equal(125, bad.Code);
             Assert.Contains("minimum memory", bad.Err);
             Assert.Equal(125, D.Vessel("update", "verbs-update").Code); // no flag
+            Ok(D.Vessel("update", "--restart", "on-failure:3", "verbs-update"));
+            Assert.Contains("\"restart\": \"on-failure:3\"", D.Vessel("inspect", "verbs-update").Out);
+            Assert.Equal(125, D.Vessel("update", "--restart", "sometimes", "verbs-update").Code);
 
             // A stopped container keeps the new limits for its next start.
             Ok(D.Vessel("kill", "verbs-update"));

@@ -218,8 +218,12 @@ public sealed partial class ContainerService
     }
 
     /// <summary>Where `update --restart` records the policy; the policy itself belongs to the restart machinery.</summary>
-    private static ContainerCreateRequest WithRestartPolicy(ContainerCreateRequest req, string policy) =>
-        throw EngineException.Invalid($"update --restart {policy}: this daemon has no restart policies yet");
+    private static ContainerCreateRequest WithRestartPolicy(ContainerCreateRequest req, string policy)
+    {
+        RestartPolicy p = RestartPolicy.Parse(policy);
+        if (req.AutoRemove && !p.IsNo) throw EngineException.Invalid("restart policy cannot be updated because AutoRemove is enabled for the container");
+        return req with { Restart = p.ToString() };
+    }
 
     private void SaveConfig(string id, ContainerConfigRecord config)
     {
