@@ -56,7 +56,7 @@ internal sealed partial class Commands
             CommitCmd(), CpCmd(), CreateCmd(), DiffCmd(), ExecCmd(), InspectContainer(), KillCmd(), LogsCmd(), ls,
             EachContainer("pause", "Pause all processes within one or more containers",
                 (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/pause", null, ct)),
-            PortCmd(), RenameCmd(), rm, Run(), StartCmd(), StatsCmd(), StopCmd(), TopCmd(),
+            PortCmd(), RenameCmd(), RestartCmd(), rm, Run(), StartCmd(), StatsCmd(), StopCmd(), TopCmd(),
             EachContainer("unpause", "Unpause all processes within one or more containers",
                 (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/unpause", null, ct)),
             UpdateCmd(), WaitCmd(),

@@ -25,6 +25,7 @@ internal static class Program
           run         Create and run a new container from an image
           exec        Execute a command in a running container
           ps          List containers
+          build       Build an image from a Containerfile
           pull        Download an image from a registry
           push        Upload an image to a registry
           images      List images
@@ -44,6 +45,7 @@ internal static class Program
           create      Create a new container
           start       Start one or more stopped containers
           stop        Stop one or more running containers
+          restart     Restart one or more containers
           kill        Kill one or more running containers
           rm          Remove one or more containers
           logs        Fetch the logs of a container
@@ -63,6 +65,7 @@ internal static class Program
         Management Commands:
           container   Manage containers
           image       Manage images
+          volume      Manage volumes
           vm          Manage virtual machines (QEMU)
           operation   Manage long-running operations (pulls, imports)
           system      Manage Vessel

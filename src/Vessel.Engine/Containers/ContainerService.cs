@@ -176,7 +176,7 @@ public sealed partial class ContainerService : IDisposable
     [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")]
     private static partial Regex NamePattern();
 
-    public ContainerCreateResponse Create(ContainerCreateRequest req)
+    private ContainerCreateResponse CreateOnce(ContainerCreateRequest req)
     {
         string id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         string name = string.IsNullOrEmpty(req.Name) ? GenerateName() : req.Name.TrimStart('/');

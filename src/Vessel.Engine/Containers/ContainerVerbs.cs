@@ -24,6 +24,17 @@ namespace Vessel.Engine.Containers;
 /// diff, commit and the archive (cp) endpoints.</summary>
 public sealed partial class ContainerService
 {
+    /// <summary>Creates a container. A generated name can be taken by a concurrent create between the check and the
+    /// insert (50 `run` at once drew the same of the 225 names): then it is created again under another name.</summary>
+    public ContainerCreateResponse Create(ContainerCreateRequest req)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try { return CreateOnce(req); }
+            catch (EngineException e) when (e.Code == ErrorCodes.Conflict && string.IsNullOrEmpty(req.Name) && attempt < 10) { }
+        }
+    }
+
     // ---- waking up on exits and state changes -------------------------------------------------------------
 
     private ExitWatcher? _exitWatcher;
