@@ -46,6 +46,7 @@ bench: setup build
 	@bench/images.sh
 	@bench/build.sh
 	@bench/network.sh
+	@bench/engine.sh
 
 clean:
 	rm -rf $(BIN) .cache/publish

@@ -43,6 +43,7 @@ internal sealed partial class Commands
     {
         int i = 0;
         while (i < args.Length && args[i].StartsWith('-')) i += IsValueFlag(args[i]) && !args[i].Contains('=') ? 2 : 1;
+        if (i + 1 < args.Length && args[i] == "container") i++; // vessel container run …
         if (i >= args.Length || args[i] is not ("run" or "create" or "exec" or "top")) return args;
         for (i++; i < args.Length; i++)
         {
@@ -291,11 +292,11 @@ internal sealed partial class Commands
             (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/kill?signal={Uri.EscapeDataString(pr.GetValue(signal) ?? "KILL")}", null, ct), signal);
     }
 
-    private Command RmCmd()
+    private Command RmCmd(string name = "rm")
     {
         var force = new Option<bool>("--force", "-f") { Description = "Force the removal of a running container (uses SIGKILL)" };
         var volumes = new Option<bool>("--volumes", "-v") { Description = "Remove anonymous volumes associated with the container" };
-        return EachContainer("rm", "Remove one or more containers",
+        return EachContainer(name, "Remove one or more containers",
             (c, pr, id, ct) => c.SendNoContent(HttpMethod.Delete, $"v1/containers/{Esc(id)}?force={(pr.GetValue(force) ? "true" : "false")}&v={(pr.GetValue(volumes) ? "true" : "false")}", null, ct), force, volumes);
     }
 
@@ -313,12 +314,12 @@ internal sealed partial class Commands
         return cmd;
     }
 
-    private Command Ps()
+    private Command Ps(string name = "ps")
     {
         var all = new Option<bool>("--all", "-a") { Description = "Show all containers (default shows just running)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display container IDs" };
         var format = FormatOption();
-        var cmd = new Command("ps", "List containers") { all, quiet, format };
+        var cmd = new Command(name, "List containers") { all, quiet, format };
         cmd.SetAction(async (pr, ct) =>
         {
             bool json = Json(pr, format);

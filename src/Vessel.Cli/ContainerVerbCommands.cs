@@ -28,6 +28,7 @@ internal sealed partial class Commands
 {
     private void AddContainerVerbCommands(RootCommand root)
     {
+        root.Subcommands.Add(ContainerGroup());
         root.Subcommands.Add(TopCmd());
         root.Subcommands.Add(StatsCmd());
         root.Subcommands.Add(CpCmd());
@@ -40,6 +41,27 @@ internal sealed partial class Commands
             (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/unpause", null, ct)));
         root.Subcommands.Add(UpdateCmd());
         root.Subcommands.Add(PortCmd());
+    }
+
+    /// <summary>`vessel container …`: docker's management command, the same verbs again (`ls`/`list`/`ps`, `rm`/`remove`).</summary>
+    private Command ContainerGroup()
+    {
+        var ls = Ps("ls");
+        ls.Aliases.Add("list");
+        ls.Aliases.Add("ps");
+        var rm = RmCmd();
+        rm.Aliases.Add("remove");
+        var group = new Command("container", "Manage containers")
+        {
+            CommitCmd(), CpCmd(), CreateCmd(), DiffCmd(), ExecCmd(), InspectContainer(), KillCmd(), LogsCmd(), ls,
+            EachContainer("pause", "Pause all processes within one or more containers",
+                (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/pause", null, ct)),
+            PortCmd(), RenameCmd(), RestartCmd(), rm, Run(), StartCmd(), StatsCmd(), StopCmd(), TopCmd(),
+            EachContainer("unpause", "Unpause all processes within one or more containers",
+                (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/unpause", null, ct)),
+            UpdateCmd(), WaitCmd(),
+        };
+        return group;
     }
 
     // ---- top -----------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ internal static class Program
           run         Create and run a new container from an image
           exec        Execute a command in a running container
           ps          List containers
+          build       Build an image from a Containerfile
           pull        Download an image from a registry
           push        Upload an image to a registry
           images      List images
@@ -45,15 +46,28 @@ internal static class Program
           create      Create a new container
           start       Start one or more stopped containers
           stop        Stop one or more running containers
+          restart     Restart one or more containers
           kill        Kill one or more running containers
           rm          Remove one or more containers
           logs        Fetch the logs of a container
           wait        Block until one or more containers stop, then print their exit codes
           inspect     Display detailed information on one or more containers
+          top         Display the running processes of a container
+          stats       Display a live stream of container(s) resource usage statistics
+          cp          Copy files/folders between a container and the local filesystem
+          commit      Create a new image from a container's changes
+          diff        Inspect changes to files or directories on a container's filesystem
+          rename      Rename a container
+          pause       Pause all processes within one or more containers
+          unpause     Unpause all processes within one or more containers
+          update      Update configuration of one or more containers
+          port        List port mappings or a specific mapping for the container
 
         Management Commands:
+          container   Manage containers
           image       Manage images
           network     Manage networks
+          volume      Manage volumes
           vm          Manage virtual machines (QEMU)
           operation   Manage long-running operations (pulls, imports)
           system      Manage Vessel
@@ -83,8 +97,9 @@ internal static class Program
         args = Commands.SeparateCommand(args);
         var cli = new Commands();
         RootCommand root = cli.Build();
+        DockerHelp.Install(root);
         ParseResult parsed = root.Parse(args);
-        if (parsed.Action is not HelpAction)
+        if (parsed.Action is not (HelpAction or DockerHelp))
         {
             string path = string.Join(' ', CommandPath(parsed.CommandResult.Command));
             string? error = null;

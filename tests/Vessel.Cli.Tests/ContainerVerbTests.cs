@@ -24,6 +24,28 @@ public sealed class ContainerVerbTests(BusyboxFixture f) : IClassFixture<Busybox
         File.ReadAllText(V1 ? $"/sys/fs/cgroup/{controller}/vessel/{id}/{file}" : $"/sys/fs/cgroup/vessel/{id}/{file}").Trim();
 
     [Fact]
+    public void HelpReadsLikeDockers()
+    {
+        var ps = D.Vessel("ps", "--help");
+        Ok(ps);
+        Assert.StartsWith("\nUsage:  vessel ps [OPTIONS]\n\nList containers\n", ps.Out);
+        Assert.Contains("vessel container ls, vessel container list, vessel container ps, vessel ps", ps.Out);
+        Assert.Matches(@"\n  -a, --all +Show all containers", ps.Out);
+        Assert.Matches(@"\n      --format string +", ps.Out);
+        var commit = D.Vessel("container", "commit", "--help");
+        Assert.Contains("Usage:  vessel container commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]", commit.Out);
+        Assert.Contains("(default true)", commit.Out);
+        var group = D.Vessel("container", "--help");
+        Ok(group);
+        Assert.Contains("Usage:  vessel container COMMAND", group.Out);
+        Assert.Matches(@"\n  ls +List containers\n", group.Out);
+        Assert.Contains("Management Commands:", D.Vessel("--help").Out);
+        // the container group runs the same verbs
+        var ls = D.Vessel("container", "ls", "-a", "--format", "json");
+        Ok(ls);
+    }
+
+    [Fact]
     public void TopStatsPauseUnpause()
     {
         string id = RunDetached("verbs-top", "sleep", "1000");
@@ -97,6 +119,9 @@ public sealed class ContainerVerbTests(BusyboxFixture f) : IClassFixture<Busybox
             Assert.Equal(125, bad.Code);
             Assert.Contains("minimum memory", bad.Err);
             Assert.Equal(125, D.Vessel("update", "verbs-update").Code); // no flag
+            Ok(D.Vessel("update", "--restart", "on-failure:3", "verbs-update"));
+            Assert.Contains("\"restart\": \"on-failure:3\"", D.Vessel("inspect", "verbs-update").Out);
+            Assert.Equal(125, D.Vessel("update", "--restart", "sometimes", "verbs-update").Code);
 
             // A stopped container keeps the new limits for its next start.
             Ok(D.Vessel("kill", "verbs-update"));

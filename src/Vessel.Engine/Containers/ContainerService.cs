@@ -95,6 +95,7 @@ public sealed partial class ContainerService : IDisposable
             {
                 _log($"container {c.Id[..12]}: re-adopted (monitor {c.State.MonitorPid})");
                 StartHealthCheck(c);
+                WatchMonitor(c.State.MonitorPid);
                 continue;
             }
             Exited(c.Id);
@@ -124,12 +125,13 @@ public sealed partial class ContainerService : IDisposable
         _watcher = Task.Run(WatchAsync);
     }
 
-    /// <summary>Polls the monitors of running containers (every 100 ms); a monitor that ended means the init ended.</summary>
+    /// <summary>Checks the monitors of running containers when one exits (pidfd, <see cref="ExitWatcher"/>) and every
+    /// second anyway; a monitor that ended means the init ended.</summary>
     private async Task WatchAsync()
     {
         while (!_stop.IsCancellationRequested)
         {
-            try { await Task.Delay(100, _stop.Token); }
+            try { await WaitWakeAsync(_stop.Token); }
             catch (OperationCanceledException) { return; }
             List<ContainerRecord> running;
             lock (_lock) running = _all.Values.Where(c => c.State.Status == ContainerStatus.Running).ToList();
@@ -188,7 +190,7 @@ public sealed partial class ContainerService : IDisposable
     [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")]
     private static partial Regex NamePattern();
 
-    public ContainerCreateResponse Create(ContainerCreateRequest req)
+    private ContainerCreateResponse CreateOnce(ContainerCreateRequest req)
     {
         string id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         string name = string.IsNullOrEmpty(req.Name) ? GenerateName() : req.Name.TrimStart('/');
@@ -344,6 +346,7 @@ public sealed partial class ContainerService : IDisposable
             },
         });
         if (Find(id) is { } started) StartHealthCheck(started);
+        WatchMonitor(monitor.Pid);
         _events.Publish("container", "start", id, c.Name, new Dictionary<string, string> { ["image"] = c.Image });
     }
 
@@ -456,8 +459,7 @@ public sealed partial class ContainerService : IDisposable
     private void Discard(string id)
     {
         string rootfs = RootfsOf(id);
-        if (Mounts.MountPoints().Contains(rootfs) && !Mounts.Unmount(rootfs)) { }
-        if (Mounts.MountPoints().Contains(rootfs)) Mounts.Unmount(rootfs, detach: true);
+        if (Mounts.MountPoints().Contains(rootfs)) DetachRootfs(rootfs);
         if (Mounts.MountPoints().Contains(rootfs)) throw new IOException($"{rootfs} is still mounted");
         if (Directory.Exists(DirOf(id))) Directory.Delete(DirOf(id), recursive: true);
         _leases.Delete("container-" + id);
@@ -531,7 +533,7 @@ public sealed partial class ContainerService : IDisposable
             var c = Find(id);
             if (c is null || c.State.Status != ContainerStatus.Running) return true;
             if (DateTime.UtcNow >= deadline) return false;
-            await Task.Delay(20, ct);
+            await WaitChangeAsync(20, ct);
         }
     }
 
@@ -549,7 +551,7 @@ public sealed partial class ContainerService : IDisposable
             if (c is null) return 0;
             if (c.State.Status == ContainerStatus.Exited) return c.State.ExitCode ?? 0;
             if (c.State.FinishedAt is { } f && (startedAt is null ? c.State.StartedAt is not null : f >= startedAt)) return c.State.ExitCode ?? 0;
-            await Task.Delay(20, ct);
+            await WaitChangeAsync(20, ct);
         }
     }
 
@@ -628,7 +630,7 @@ public sealed partial class ContainerService : IDisposable
             if (!running && more.Count == 0) yield break;
             if (more.Count == 0)
             {
-                try { await Task.Delay(50, ct); }
+                try { await WaitChangeAsync(50, ct); }
                 catch (OperationCanceledException) { yield break; }
             }
         }
@@ -687,6 +689,7 @@ public sealed partial class ContainerService : IDisposable
             return cmd.ExecuteNonQuery();
         });
         lock (_lock) if (_all.ContainsKey(c.Id)) _all[c.Id] = c;
+        NotifyChanged();
     }
 
     private static readonly string[] Adjectives = ["brave", "calm", "eager", "fond", "happy", "keen", "lucid", "merry", "noble", "quiet", "sharp", "swift", "vivid", "witty", "zen"];
@@ -706,5 +709,6 @@ public sealed partial class ContainerService : IDisposable
     {
         _stop.Cancel();
         try { _watcher?.Wait(2000); } catch (AggregateException) { }
+        DisposeWatchers();
     }
 }

@@ -24,6 +24,67 @@ namespace Vessel.Engine.Containers;
 /// diff, commit and the archive (cp) endpoints.</summary>
 public sealed partial class ContainerService
 {
+    /// <summary>Creates a container. A generated name can be taken by a concurrent create between the check and the
+    /// insert (50 `run` at once drew the same of the 225 names): then it is created again under another name.</summary>
+    public ContainerCreateResponse Create(ContainerCreateRequest req)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try { return CreateOnce(req); }
+            catch (EngineException e) when (e.Code == ErrorCodes.Conflict && string.IsNullOrEmpty(req.Name) && attempt < 10) { }
+        }
+    }
+
+    // ---- waking up on exits and state changes -------------------------------------------------------------
+
+    private ExitWatcher? _exitWatcher;
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Has the monitor's exit wake the watcher loop at once (a pidfd in <see cref="ExitWatcher"/>).</summary>
+    private void WatchMonitor(int pid) =>
+        LazyInitializer.EnsureInitialized(ref _exitWatcher, () => new ExitWatcher(WakeWatcher)).Watch(pid);
+
+    private void WakeWatcher() => Interlocked.Exchange(ref _wake, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    /// <summary>The watcher loop's sleep: until a monitor exits, or a second at most (monitors without a pidfd).</summary>
+    private async Task WaitWakeAsync(CancellationToken ct)
+    {
+        Task woken = Volatile.Read(ref _wake).Task;
+        await Task.WhenAny(woken, Task.Delay(1000, ct));
+        ct.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>A container's state was saved: wakes those that wait for one (logs -f, wait).</summary>
+    private void NotifyChanged() => Interlocked.Exchange(ref _changed, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    private async Task WaitChangeAsync(int ms, CancellationToken ct)
+    {
+        Task changed = Volatile.Read(ref _changed).Task;
+        await Task.WhenAny(changed, Task.Delay(ms, ct));
+        ct.ThrowIfCancellationRequested();
+    }
+
+    private void DisposeWatchers() => _exitWatcher?.Dispose();
+
+    /// <summary>Unmounts a container's overlay without waiting for it: the last reference to an overlayfs mount syncs the
+    /// whole upper file system (a journal commit of the host's disk, 15–50 ms here), which a removed container's
+    /// files do not need. An O_PATH fd keeps the mount alive across a lazy umount (which then returns at once and
+    /// takes the mount out of the tree, so the directory can go); closing that fd on the thread pool pays the sync.</summary>
+    private void DetachRootfs(string rootfs)
+    {
+        SafeFd? hold = null;
+        try { hold = SafeFd.OpenPath(rootfs); }
+        catch (LinuxException) { }
+        try { Mounts.Unmount(rootfs, detach: true); }
+        catch
+        {
+            hold?.Dispose();
+            throw;
+        }
+        if (hold is not null) ThreadPool.UnsafeQueueUserWorkItem(h => h.Dispose(), hold, preferLocal: false);
+    }
+
     // ---- the init layer -----------------------------------------------------------------------------------
 
     /// <summary>docker's "init layer": the mount points the runtime needs (/etc/hosts, /etc/hostname, /etc/resolv.conf,
@@ -168,8 +229,12 @@ public sealed partial class ContainerService
     }
 
     /// <summary>Where `update --restart` records the policy; the policy itself belongs to the restart machinery.</summary>
-    private static ContainerCreateRequest WithRestartPolicy(ContainerCreateRequest req, string policy) =>
-        throw EngineException.Invalid($"update --restart {policy}: this daemon has no restart policies yet");
+    private static ContainerCreateRequest WithRestartPolicy(ContainerCreateRequest req, string policy)
+    {
+        RestartPolicy p = RestartPolicy.Parse(policy);
+        if (req.AutoRemove && !p.IsNo) throw EngineException.Invalid("restart policy cannot be updated because AutoRemove is enabled for the container");
+        return req with { Restart = p.ToString() };
+    }
 
     private void SaveConfig(string id, ContainerConfigRecord config)
     {
