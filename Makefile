@@ -44,6 +44,7 @@ bench: setup build
 	@bench/integrations.sh
 	@bench/run.sh
 	@bench/images.sh
+	@bench/vms.sh
 
 clean:
 	rm -rf $(BIN) .cache/publish

@@ -5,8 +5,8 @@ cd "$(dirname "$0")/.."
 {
   echo "# Benchmarks"
   echo
-  echo "Sections are written by \`make bench\`: \`bench/run.sh\` → [benchmarks/runtime.md](benchmarks/runtime.md), \`bench/images.sh\` → [benchmarks/images.md](benchmarks/images.md), \`bench/integrations.sh\` → [benchmarks/integrations.md](benchmarks/integrations.md); this file concatenates them (\`bench/assemble.sh\`)."
-  for f in docs/benchmarks/runtime.md docs/benchmarks/images.md docs/benchmarks/integrations.md; do
+  echo "Sections are written by \`make bench\`: \`bench/run.sh\` → [benchmarks/runtime.md](benchmarks/runtime.md), \`bench/images.sh\` → [benchmarks/images.md](benchmarks/images.md), \`bench/integrations.sh\` → [benchmarks/integrations.md](benchmarks/integrations.md), \`bench/vms.sh\` → [benchmarks/vms.md](benchmarks/vms.md); this file concatenates them (\`bench/assemble.sh\`)."
+  for f in docs/benchmarks/runtime.md docs/benchmarks/images.md docs/benchmarks/integrations.md docs/benchmarks/vms.md; do
     [ -f "$f" ] && { echo; sed '1s/^# /## /' "$f"; }
   done
 } > docs/benchmarks.md
