@@ -37,7 +37,7 @@ wait_for() { local file=$1 pattern=$2 start=$3
   echo $(( $(now) - start ))
 }
 ms() { awk -v n="$1" 'BEGIN { printf "%.0f", n / 1e6 }'; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() { sort -n | awk '{ a[NR] = $1 } END { printf "%.0f\n", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 accel=$(v system info --format json | jq -r '.accel.accel')
 reason=$(v system info --format json | jq -r '.accel.reason')
