@@ -47,6 +47,7 @@ bench: setup build
 	@bench/build.sh
 	@bench/network.sh
 	@bench/engine.sh
+	@bench/vms.sh
 
 clean:
 	rm -rf $(BIN) .cache/publish

@@ -92,11 +92,15 @@ public sealed record MachineResizeRequest(long Size);
 public sealed record MachineMigrateRequest(string To);
 /// <summary>What the target daemon answers to <c>POST /v1/vms/incoming</c>: where the source QEMU sends the state.</summary>
 public sealed record MachineIncomingResponse(string Id, string Name, string Uri);
+/// <summary><c>POST /v1/vms/incoming</c> (daemon to daemon, same host): the VM's id and name, its directory and pool
+/// in the source's state root (the target hard-links the files: shared storage), and the source's config record.</summary>
 public sealed record MachineIncomingRequest
 {
-    public required MachineCreateRequest Config { get; init; }
-    /// <summary>The source's disk (shared: both state roots are on this host), used as the new VM's disk backing.</summary>
-    public required string Disk { get; init; }
+    public required string Id { get; init; }
+    public required string Name { get; init; }
+    public required string SourceDir { get; init; }
+    public required string SourcePool { get; init; }
+    public required string Config { get; init; }
 }
 
 /// <summary>The accelerator the daemon probed (<c>GET /v1/system/info</c>).</summary>

@@ -55,6 +55,45 @@ internal static class MachineRoutes
             catch (OperationCanceledException) { }
         });
 
+        app.MapPost("/v1/vms/{id}/clone", async ctx =>
+        {
+            MachineCloneRequest req = await Read(ctx, MachineJson.Default.MachineCloneRequest);
+            MachineCreateResponse r = await vms.CloneAsync(Id(ctx), req.Name ?? "", ctx.RequestAborted);
+            await ApiRoutes.Write(ctx, 201, r, MachineJson.Default.MachineCreateResponse);
+        });
+        app.MapGet("/v1/vms/{id}/snapshots", async ctx =>
+            await ApiRoutes.Write(ctx, 200, await Task.Run(() => vms.Snapshots(Id(ctx)).ToList()), MachineJson.Default.ListMachineSnapshotInfo));
+        app.MapPost("/v1/vms/{id}/snapshots", async ctx =>
+        {
+            MachineSnapshotRequest req = await Read(ctx, MachineJson.Default.MachineSnapshotRequest);
+            MachineSnapshotInfo r = await vms.SnapshotCreateAsync(Id(ctx), req.Name ?? "", ctx.RequestAborted);
+            await ApiRoutes.Write(ctx, 201, r, MachineJson.Default.MachineSnapshotInfo);
+        });
+        app.MapPost("/v1/vms/{id}/snapshots/{snapshot}/restore", ctx => NoContent(ctx, vms.SnapshotRestoreAsync(Id(ctx), Snap(ctx), ctx.RequestAborted)));
+        app.MapDelete("/v1/vms/{id}/snapshots/{snapshot}", ctx => NoContent(ctx, vms.SnapshotRemoveAsync(Id(ctx), Snap(ctx), ctx.RequestAborted)));
+        app.MapPost("/v1/vms/{id}/resize-disk", async ctx =>
+        {
+            MachineResizeRequest req = await Read(ctx, MachineJson.Default.MachineResizeRequest);
+            await NoContent(ctx, vms.ResizeDiskAsync(Id(ctx), req.Size, ctx.RequestAborted));
+        });
+
+        // Live migration between two daemons on this host: the target's side, then the source's (an operation).
+        app.MapPost("/v1/vms/incoming", async ctx =>
+        {
+            MachineIncomingRequest req = await Read(ctx, MachineJson.Default.MachineIncomingRequest);
+            MachineIncomingResponse r = await vms.IncomingAsync(req, ctx.RequestAborted);
+            await ApiRoutes.Write(ctx, 201, r, MachineJson.Default.MachineIncomingResponse);
+        });
+        app.MapPost("/v1/vms/{id}/migrate", async ctx =>
+        {
+            MachineMigrateRequest req = await Read(ctx, MachineJson.Default.MachineMigrateRequest);
+            if (string.IsNullOrEmpty(req.To)) throw EngineException.Invalid("to is required: the API socket of the target Vessel daemon");
+            string id = vms.Get(Id(ctx)).Id;
+            var op = engine.Operations.Start("vm.migrate", vms.Get(id).Name, Migration(vms, id, req.To));
+            ctx.Response.Headers.Location = $"/v1/operations/{op.Id}";
+            await ApiRoutes.Write(ctx, 202, op.Info(), ApiJson.Default.OperationInfo);
+        });
+
         // The serial console: `Connection: Upgrade` + `Upgrade: tcp`, answered with 101, then raw bytes both ways.
         app.MapPost("/v1/vms/{id}/console", async ctx =>
         {
@@ -72,6 +111,9 @@ internal static class MachineRoutes
             try { await Task.WhenAll(toVm, toClient); } catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException) { }
         });
     }
+
+    private static Func<Vessel.Engine.Operations.OperationContext, Task<JsonElement?>> Migration(MachineService vms, string id, string to) =>
+        oc => vms.MigrateAsync(id, to, (status, done, total) => oc.Report(status, id, done, total), oc.Cancel);
 
     private static async Task Copy(Stream from, Stream to, CancellationToken cancel)
     {
@@ -94,6 +136,8 @@ internal static class MachineRoutes
         await work;
         ctx.Response.StatusCode = 204;
     }
+
+    private static string Snap(HttpContext ctx) => ctx.Request.RouteValues["snapshot"] as string ?? "";
 
     internal static string Id(HttpContext ctx) => ctx.Request.RouteValues["id"] as string ?? "";
 

@@ -27,3 +27,21 @@ internal static unsafe partial class Native
 
     public static string ErrorText(int errno) => Marshal.PtrToStringUTF8(StrError(errno)) ?? $"errno {errno}";
 }
+
+public static partial class NativeFiles
+{
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "link", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Link(string oldPath, string newPath);
+
+    /// <summary>A hard link (same file system only: EXDEV otherwise).</summary>
+    public static void HardLink(string existing, string newPath)
+    {
+        if (Link(existing, newPath) != 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            throw new MachineException(errno == 18
+                ? $"cannot link {existing} to {newPath}: the two state roots are on different file systems (migration on one host shares disks by hard links)"
+                : $"cannot link {existing} to {newPath}: {Native.ErrorText(errno)}");
+        }
+    }
+}

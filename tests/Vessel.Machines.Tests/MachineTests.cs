@@ -69,6 +69,31 @@ internal sealed class TestDaemon : IDisposable
         }
     }
 
+    /// <summary>Waits until the guest has booted <paramref name="boots"/> times since create (the log accumulates).</summary>
+    public void WaitForBoot(string name, int boots)
+    {
+        DateTime deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        while (true)
+        {
+            string log = Ok("vm", "logs", name).Out;
+            int n = 0;
+            for (int i = log.IndexOf(Initramfs.Marker + " ", StringComparison.Ordinal); i >= 0; i = log.IndexOf(Initramfs.Marker + " ", i + 1, StringComparison.Ordinal)) n++;
+            if (n >= boots) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{name} did not boot {boots} times:\n{log}");
+            Thread.Sleep(250);
+        }
+    }
+
+    /// <summary>Runs a shell command on the console and returns what the console showed until it finished (the
+    /// end marker is computed by the shell, so the echoed command line never matches it).</summary>
+    public string Shell(string name, string command)
+    {
+        using var console = new ConsoleClient(Socket, name);
+        int n = Random.Shared.Next(100000, 999999);
+        console.Send($"\n{command}; echo END-$(({n}+1))\n");
+        return console.ReadUntil($"END-{n + 1}", TimeSpan.FromSeconds(60));
+    }
+
     public void WaitForStatus(string name, string status, TimeSpan? timeout = null)
     {
         DateTime deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));

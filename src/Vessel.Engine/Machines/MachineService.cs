@@ -687,8 +687,14 @@ public sealed partial class MachineService : IDisposable
     {
         MachineRecord m = Guard(() => Get(idOrName));
         if (LiveOf(m.Id) is null) throw EngineException.Conflict($"VM {m.Name} is not running");
-        lock (_lock)
-            if (!_consoles.Add(m.Id)) throw EngineException.Conflict($"the console of VM {m.Name} is already attached elsewhere");
+        // A client that just detached may not be released yet: give it a moment before calling it a conflict.
+        for (int i = 0; ; i++)
+        {
+            lock (_lock)
+                if (_consoles.Add(m.Id)) break;
+            if (i >= 40) throw EngineException.Conflict($"the console of VM {m.Name} is already attached elsewhere");
+            await Task.Delay(50, cancel);
+        }
         var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
