@@ -81,7 +81,10 @@ public sealed class Engine : IAsyncDisposable
         Transfer.VolumeUsage = Volumes.Usage;
         Transfer.ContainerUsage = Containers.Usage;
         Machines = new MachineService(options.Root, options.RunRoot, db, Events, options.Log);
-        Builds = new Build.BuildService(options.Root, options.RunRoot, Content, Refs, Snapshots, Leases, Events, PullForBuild, options.Log);
+        Builds = new Build.BuildService(options.Root, options.RunRoot, Content, Refs, Snapshots, Leases, Events, PullForBuild, options.Log)
+        {
+            Networks = Networks,
+        };
         _runtime = new Lazy<RuntimeInfo>(ProbeRuntime);
     }
 

@@ -54,6 +54,9 @@ public sealed class BuildService
         Runtime = new ContainerRuntime(Path.Combine(runRoot, "build-runtime"), w => _log("build runtime: " + w));
     }
 
+    /// <summary>The networks: RUN steps join the default bridge (null: the host's network namespace).</summary>
+    public Vessel.Engine.Networks.NetworkService? Networks { get; init; }
+
     internal void Log(string line) => _log(line);
 
     internal string LeaseId(string buildId) => "build-" + buildId;

@@ -73,21 +73,58 @@ internal sealed partial class Builder
         string hostname = "vessel-build";
         var req = new ContainerCreateRequest { Image = "", Cmd = [.. argv], Entrypoint = [], Env = env, User = user, WorkingDir = workdir };
         RuntimeSpec spec;
+        // RUN joins the default bridge (like BuildKit's default) when the engine has networks, else — and with
+        // --network=host — the host's network namespace; --network=none: a namespace with only loopback.
+        var networks = _svc.Networks;
+        bool bridge = network == "default" && networks is not null;
+        bool host = network == "host" || (network == "default" && networks is null);
+        bool prepared = false;
         try
         {
             File.WriteAllText(Path.Combine(dir, "hostname"), hostname + "\n");
-            File.WriteAllText(Path.Combine(dir, "hosts"), ContainerSpec.Hosts(hostname));
-            spec = ContainerSpec.Build(id, req, new ContainerConfig(), hostname, dir, ReadSmall(rootfs, "/etc/passwd"), ReadSmall(rootfs, "/etc/group"));
-        }
-        catch (EngineException e) { throw new BuildException($"RUN {display}: {e.Message}"); }
-        if (network == "default" || network == "host")
-        {
-            // Until Vessel has bridge networks, RUN shares the host's network namespace (buildah --network host).
-            spec.Linux!.Namespaces = spec.Linux.Namespaces!.Where(n => n.Type != "network").ToList();
+            string hosts = ContainerSpec.Hosts(hostname);
+            string resolvText = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
+            if (bridge)
+            {
+                var plan = networks!.Prepare(id, id, hostname, req with { NetworkMode = "bridge" }, [],
+                    n => throw EngineException.Invalid("a build step cannot share another container's network"));
+                prepared = true;
+                hosts = plan.Hosts;
+                resolvText = plan.ResolvConf;
+            }
+            File.WriteAllText(Path.Combine(dir, "hosts"), hosts);
+            spec = ContainerSpec.Build(id, req, new ContainerConfig(), hostname, dir, ReadSmall(rootfs, "/etc/passwd"), ReadSmall(rootfs, "/etc/group"),
+                host ? "host" : null);
+            // resolv.conf: the network's (bridge), the host's (host), none with --network=none.
             string resolv = Path.Combine(dir, "resolv.conf");
-            File.WriteAllText(resolv, File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "");
-            spec.Mounts!.Add(new MountSpec { Destination = "/etc/resolv.conf", Type = "bind", Source = resolv, Options = ["rbind", "rprivate"] });
+            File.WriteAllText(resolv, bridge || host ? resolvText : "");
+            if (!spec.Mounts!.Any(m => m.Destination == "/etc/resolv.conf"))
+                spec.Mounts!.Add(new MountSpec { Destination = "/etc/resolv.conf", Type = "bind", Source = resolv, Options = ["rbind", "rprivate"] });
         }
+        catch (EngineException e)
+        {
+            if (prepared) networks!.Release(id);
+            throw new BuildException($"RUN {display}: {e.Message}");
+        }
+        try
+        {
+            ExecuteContainer(no, dir, id, spec, display, sw, prepared ? networks : null);
+        }
+        finally
+        {
+            if (prepared) networks!.Release(id);
+        }
+        // The runtime made mount points for /etc/hosts and friends where the image had none: not part of the step.
+        foreach (string p in missing)
+        {
+            string upper = Path.Combine(dir, "upper") + p;
+            var fi = new FileInfo(upper);
+            if (fi.Exists && fi.Length == 0 && fi.LinkTarget is null) fi.Delete();
+        }
+    }
+
+    private void ExecuteContainer(int no, string dir, string id, RuntimeSpec spec, string display, Stopwatch sw, Vessel.Engine.Networks.NetworkService? networks)
+    {
         File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(spec, RuntimeJson.Indented.RuntimeSpec));
 
         var (outR, outW) = SafeFd.Pipe();
@@ -103,6 +140,13 @@ internal sealed partial class Builder
         {
             outR.Dispose();
             throw new BuildException($"process \"{OneLine(display)}\" could not start: {e.Message}");
+        }
+        try { networks?.Started(id, pid); }
+        catch (EngineException e)
+        {
+            outR.Dispose();
+            try { runtime.Delete(id, force: true); } catch (Exception) { }
+            throw new BuildException($"RUN {OneLine(display)}: {e.Message}");
         }
         int code;
         try
@@ -124,13 +168,6 @@ internal sealed partial class Builder
         }
         _ct.ThrowIfCancellationRequested();
         if (code != 0) throw new BuildException($"process \"{OneLine(display)}\" did not complete successfully: exit code: {code}");
-        // The runtime made mount points for /etc/hosts and friends where the image had none: not part of the step.
-        foreach (string p in missing)
-        {
-            string upper = Path.Combine(dir, "upper") + p;
-            var fi = new FileInfo(upper);
-            if (fi.Exists && fi.Length == 0 && fi.LinkTarget is null) fi.Delete();
-        }
     }
 
     private void Pump(SafeFd fd, int no, Stopwatch sw)
