@@ -155,7 +155,7 @@ public sealed class RestartRecoveryTests
         Assert.Equal(0, Binaries.Run("kill", ["-9", init.ToString()]).Code); // the container's init dies while no daemon runs
 
         var psi = new ProcessStartInfo(Binaries.Vesseld) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string a in new[] { "--socket", d.Socket, "--root", d.Root, "--run-root", d.RunRoot }) psi.ArgumentList.Add(a);
+        foreach (string a in d.Args) psi.ArgumentList.Add(a); // the same bridge and nftables table as the first daemon
         using Process again = Process.Start(psi)!;
         again.BeginErrorReadLine();
         again.BeginOutputReadLine();
