@@ -45,7 +45,7 @@ fi
 if [ ! -d "$cache/kernel/boot" ]; then
   mkdir -p "$cache/kernel" && tmp=$(mktemp -d); chmod 755 "$tmp"
   pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-  (cd "$tmp" && apt-get download -q "$pkg" >/dev/null)
+  (cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>&1)   # apt warns that it downloads unsandboxed as root
   dpkg -x "$tmp"/linux-image-*.deb "$cache/kernel.tmp" && rm -rf "$cache/kernel" && mv "$cache/kernel.tmp" "$cache/kernel"
   rm -rf "$tmp"
 fi

@@ -230,10 +230,14 @@ internal sealed partial class Commands
         return cmd;
     }
 
-    /// <summary>A verb over one or more containers, printing each name as docker does; the last failure is the result.</summary>
-    private Command EachContainer(string name, string description, Func<Client, ParseResult, string, CancellationToken, Task> action, params Option[] options)
+    private Command EachContainer(string name, string description, Func<Client, ParseResult, string, CancellationToken, Task> action, params Option[] options) =>
+        EachName(name, description, "CONTAINER", action, options);
+
+    /// <summary>A verb over one or more containers, volumes or networks, printing each name as docker does; the last
+    /// failure is the result, the earlier ones are printed.</summary>
+    private Command EachName(string name, string description, string argument, Func<Client, ParseResult, string, CancellationToken, Task> action, params Option[] options)
     {
-        var ids = new Argument<string[]>("CONTAINER") { Arity = ArgumentArity.OneOrMore };
+        var ids = new Argument<string[]>(argument) { Arity = ArgumentArity.OneOrMore };
         var cmd = new Command(name, description) { ids };
         foreach (Option o in options) cmd.Options.Add(o);
         cmd.SetAction(async (pr, ct) =>

@@ -207,29 +207,9 @@ internal sealed partial class Commands
     private Command VolumeRm()
     {
         var force = new Option<bool>("--force", "-f") { Description = "Do not fail on volumes that do not exist (a volume in use is never removed)" };
-        var names = new Argument<string[]>("VOLUME") { Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("rm", "Remove one or more volumes. You cannot remove a volume that is in use by a container.") { force, names };
+        Command cmd = EachName("rm", "Remove one or more volumes. You cannot remove a volume that is in use by a container.", "VOLUME",
+            (c, pr, n, ct) => c.SendNoContent(HttpMethod.Delete, $"v1/volumes/{Uri.EscapeDataString(n)}{(pr.GetValue(force) ? "?force=true" : "")}", null, ct), force);
         cmd.Aliases.Add("remove");
-        cmd.SetAction(async (pr, ct) =>
-        {
-            using Client c = Connect(pr);
-            CliException? last = null;
-            foreach (string n in pr.GetValue(names)!)
-            {
-                try
-                {
-                    await c.SendNoContent(HttpMethod.Delete, $"v1/volumes/{Uri.EscapeDataString(n)}{(pr.GetValue(force) ? "?force=true" : "")}", null, ct);
-                    Console.Out.WriteLine(n);
-                }
-                catch (CliException e)
-                {
-                    if (last is not null) Console.Error.WriteLine($"vessel: {last.Message}");
-                    last = e;
-                }
-            }
-            if (last is not null) throw last;
-            return 0;
-        });
         return cmd;
     }
 

@@ -107,29 +107,8 @@ internal sealed partial class Commands
 
     private Command NetworkRm()
     {
-        var names = new Argument<string[]>("NETWORK") { Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("rm", "Remove one or more networks") { names };
+        Command cmd = EachName("rm", "Remove one or more networks", "NETWORK", (c, _, n, ct) => c.SendNoContent(HttpMethod.Delete, Net(n), null, ct));
         cmd.Aliases.Add("remove");
-        cmd.SetAction(async (pr, ct) =>
-        {
-            using Client c = Connect(pr);
-            CliException? last = null;
-            foreach (string n in pr.GetValue(names)!)
-            {
-                try
-                {
-                    await c.SendNoContent(HttpMethod.Delete, Net(n), null, ct);
-                    Console.Out.WriteLine(n);
-                }
-                catch (CliException e)
-                {
-                    if (last is not null) Console.Error.WriteLine($"vessel: {last.Message}");
-                    last = e;
-                }
-            }
-            if (last is not null) throw last;
-            return 0;
-        });
         return cmd;
     }
 
