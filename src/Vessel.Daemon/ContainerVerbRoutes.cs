@@ -1,3 +1,4 @@
+using Vessel.Images.Content;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http.Features;

@@ -1,3 +1,4 @@
+using Vessel.Images.Content;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
