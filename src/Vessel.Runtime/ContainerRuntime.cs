@@ -103,12 +103,23 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
             throw new RuntimeException($"cannot start a container that has {Describe(status)}");
         using (var fifo = SafeFd.OpenReadOnly(_store.FifoOf(id), nonBlocking: true))
         {
+            // The init writes one byte when it is released, and its write end closes when it execs (close-on-exec):
+            // waiting for that end-of-file puts the poststart hooks after the process is executed.
             Span<byte> one = stackalloc byte[1];
+            bool released = false;
             while (true)
             {
-                if (fifo.WaitReadable(100) && fifo.Read(one) == 1) break;
+                if (fifo.WaitReadable(100))
+                {
+                    int n = fifo.Read(one);
+                    if (n == 1) { released = true; continue; }
+                    if (n == 0 && released) break;
+                }
                 if (!Processes.IsAlive(c.Pid, c.StartTime))
+                {
+                    if (released) break; // it was released and has already exited: its exit is the container's
                     throw new RuntimeException($"cannot start container {id}: its init process has exited");
+                }
             }
         }
         File.Delete(_store.FifoOf(id));

@@ -214,7 +214,9 @@ void run_hooks(struct plan *p, uint32_t phase, const char *state)
             run_hook(&p->hooks[i], state);
 }
 
-/* Blocks until `vessel-runc start` opens the fifo for reading. */
+/* Blocks until `vessel-runc start` opens the fifo for reading. The write end stays open (close-on-exec): the
+ * runtime sees end-of-file only once execve has happened (or the process died), so its poststart hooks run after
+ * the startContainer hooks and the exec, as the runtime-spec orders them. */
 void wait_fifo(struct plan *p)
 {
     char path[32];
@@ -226,7 +228,6 @@ void wait_fifo(struct plan *p)
             fail("exec-fifo", path);
     if (write(fd, "0", 1) != 1)
         fail("exec-fifo", path);
-    close(fd);
     close(p->fifo_fd);
 }
 
