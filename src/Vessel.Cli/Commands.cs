@@ -328,23 +328,13 @@ internal sealed partial class Commands
         cmd.SetAction(async (pr, ct) =>
         {
             using Client c = Connect(pr);
-            CliException? last = null;
-            foreach (string n in pr.GetValue(names)!)
+            await ForEachName(pr.GetValue(names)!, async n =>
             {
-                try
-                {
-                    ImageDeleteResponse r = await c.Send(HttpMethod.Delete, $"v1/images/{Client.PathName(n)}{(pr.GetValue(force) ? "?force=true" : "")}",
-                        null, ApiJson.Default.ImageDeleteResponse, ct);
-                    foreach (string u in r.Untagged) Console.Out.WriteLine($"Untagged: {u}");
-                    foreach (string d in r.Deleted) Console.Out.WriteLine($"Deleted: {d}");
-                }
-                catch (CliException e)
-                {
-                    if (last is not null) Console.Error.WriteLine($"vessel: {last.Message}");
-                    last = e;
-                }
-            }
-            if (last is not null) throw last;
+                ImageDeleteResponse r = await c.Send(HttpMethod.Delete, $"v1/images/{Client.PathName(n)}{(pr.GetValue(force) ? "?force=true" : "")}",
+                    null, ApiJson.Default.ImageDeleteResponse, ct);
+                foreach (string u in r.Untagged) Console.Out.WriteLine($"Untagged: {u}");
+                foreach (string d in r.Deleted) Console.Out.WriteLine($"Deleted: {d}");
+            });
             return 0;
         });
         return cmd;

@@ -243,24 +243,31 @@ internal sealed partial class Commands
         cmd.SetAction(async (pr, ct) =>
         {
             using Client c = Connect(pr);
-            CliException? last = null;
-            foreach (string id in pr.GetValue(ids)!)
+            await ForEachName(pr.GetValue(ids)!, async id =>
             {
-                try
-                {
-                    await action(c, pr, id, ct);
-                    Console.Out.WriteLine(id);
-                }
-                catch (CliException e)
-                {
-                    if (last is not null) Console.Error.WriteLine($"vessel: {last.Message}");
-                    last = e;
-                }
-            }
-            if (last is not null) throw last;
+                await action(c, pr, id, ct);
+                Console.Out.WriteLine(id);
+            });
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>Runs <paramref name="each"/> for every name as docker does: a failure is printed and the next name is
+    /// tried; the last failure becomes the command's error.</summary>
+    private static async Task ForEachName(IEnumerable<string> names, Func<string, Task> each)
+    {
+        CliException? last = null;
+        foreach (string n in names)
+        {
+            try { await each(n); }
+            catch (CliException e)
+            {
+                if (last is not null) Console.Error.WriteLine($"vessel: {last.Message}");
+                last = e;
+            }
+        }
+        if (last is not null) throw last;
     }
 
     private Command StartCmd()

@@ -313,23 +313,13 @@ internal sealed partial class Commands
             if (req is { Cpus: null, CpuShares: null, PidsLimit: null, RestartPolicy: null, Memory: null, MemorySwap: null })
                 throw new CliException("you must provide one or more flags when using this command");
             using Client c = Connect(pr);
-            CliException? last = null;
-            foreach (string id in pr.GetValue(ids)!)
+            await ForEachName(pr.GetValue(ids)!, async id =>
             {
-                try
-                {
-                    ContainerUpdateResponse r = await c.Send(HttpMethod.Post, $"v1/containers/{Esc(id)}/update",
-                        Client.Json(req, ContainerVerbsJson.Default.ContainerUpdateRequest), ContainerVerbsJson.Default.ContainerUpdateResponse, ct);
-                    foreach (string w in r.Warnings) Console.Error.WriteLine($"WARNING: {w}");
-                    Console.Out.WriteLine(id);
-                }
-                catch (CliException e)
-                {
-                    if (last is not null) Console.Error.WriteLine($"vessel: {last.Message}");
-                    last = e;
-                }
-            }
-            if (last is not null) throw last;
+                ContainerUpdateResponse r = await c.Send(HttpMethod.Post, $"v1/containers/{Esc(id)}/update",
+                    Client.Json(req, ContainerVerbsJson.Default.ContainerUpdateRequest), ContainerVerbsJson.Default.ContainerUpdateResponse, ct);
+                foreach (string w in r.Warnings) Console.Error.WriteLine($"WARNING: {w}");
+                Console.Out.WriteLine(id);
+            });
             return 0;
         });
         return cmd;
