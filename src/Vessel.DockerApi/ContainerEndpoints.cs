@@ -20,12 +20,13 @@ internal static class ContainerEndpoints
         {
             JsonElement body = await Http.Body(ctx) ?? throw EngineException.Invalid("container config is missing (empty body)");
             (ContainerCreateRequest req, List<string> warnings) = CreateMapping.Map(body, Http.Query(ctx, "name"));
+            NetworkMapping.FreeStaticAddress(engine, req.NetworkMode, req.Ip);
             ContainerCreateResponse r = await Task.Run(() => containers.Create(req), ctx.RequestAborted);
             await Http.Json(ctx, 201, new JsonObject { ["Id"] = r.Id, ["Warnings"] = Http.Array(warnings.Concat(r.Warnings)) });
         });
         app.MapGet("/containers/json", ctx =>
         {
-            Filters f = Filters.Parse(ctx, "id", "name", "label", "status", "ancestor", "exited", "before", "since");
+            Filters f = Filters.Parse(ctx, "id", "name", "label", "status", "ancestor", "exited", "before", "since", "network");
             bool all = Http.Bool(ctx, "all") || f.Has("status") || f.Has("exited");
             JsonArray list = Summaries(engine, all, f, Http.Bool(ctx, "size"));
             if (Http.Int(ctx, "limit") is > 0 and int limit)
@@ -120,6 +121,7 @@ internal static class ContainerEndpoints
             if (!f.Match("ancestor", v => c.Image == v || Names.Familiar(c.Image) == v || c.ImageId.StartsWith(v, StringComparison.Ordinal) || c.ImageId == "sha256:" + v)) continue;
             if (!f.Match("exited", v => state == ContainerStatus.Exited && c.State.ExitCode?.ToString(CultureInfo.InvariantCulture) == v)) continue;
             if (!f.MatchLabels(c.Labels)) continue;
+            if (f.Has("network") && !NetworkMapping.OnNetwork(engine, c.Id, f.Get("network"))) continue;
             if (f.Has("before") || f.Has("since")) throw DockerErrors.NotSupported("the before/since filters of container list");
             var o = new JsonObject
             {

@@ -23,7 +23,7 @@ internal static class CreateMapping
         "Memory", "MemorySwap", "MemorySwappiness", "NanoCpus", "CpuQuota", "CpuPeriod", "PidsLimit", "CapAdd", "CapDrop", "Privileged",
         "ReadonlyRootfs", "AutoRemove", "NetworkMode", "RestartPolicy", "LogConfig", "ConsoleSize", "Isolation", "CgroupnsMode", "IpcMode",
         "Runtime", "OomKillDisable", "PublishAllPorts", "Init", "SecurityOpt", "ShmSize", "ReadonlyPaths", "MaskedPaths",
-        "Binds", "Mounts", "Tmpfs", "CpuShares", "PortBindings",
+        "Binds", "Mounts", "Tmpfs", "CpuShares", "PortBindings", "Links",
     ];
 
     public static (ContainerCreateRequest Request, List<string> Warnings) Map(JsonElement body, string? name)
@@ -111,7 +111,7 @@ internal static class CreateMapping
             StopSignal = NullIfEmpty(Str(body, "StopSignal")), StopTimeout = Long(body, "StopTimeout") is long st ? (int)st : null, Init = init,
             SecurityOpt = securityOpt, Healthcheck = Health(body), CpuShares = cpuShares,
         };
-        return (NetworkMapping.Apply(body, host, req), warnings);
+        return (NetworkMapping.Apply(body, host, req, warnings), warnings);
     }
 
     private static EngineException Unsupported(string what) => DockerErrors.NotSupported(what);

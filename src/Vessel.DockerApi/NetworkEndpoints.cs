@@ -55,6 +55,7 @@ internal static class NetworkEndpoints
             var c = engine.Containers.Get(CreateMapping.Str(body, "Container") ?? throw EngineException.Invalid("no Container given"));
             if (Builtin(id) is not null) throw DockerErrors.NotSupported($"connecting a container to the {id} network (set it at create)");
             (string? ip, List<string>? aliases) = Endpoint(body.TryGetProperty("EndpointConfig", out JsonElement ec) ? ec : default, $"EndpointConfig");
+            NetworkMapping.FreeStaticAddress(engine, id, ip);
             await Task.Run(() => networks.Connect(id, c.Id, c.Name, ip, aliases), ctx.RequestAborted);
             ctx.Response.StatusCode = 200;
         });
@@ -137,7 +138,7 @@ internal static class NetworkEndpoints
     }
 
     /// <summary>An EndpointSettings object (connect's EndpointConfig, create's NetworkingConfig.EndpointsConfig[net])
-    /// → the requested address and aliases; links and IPv6 are refused by name.</summary>
+    /// → the requested address and aliases; IPv6, MAC addresses and driver options are refused by name.</summary>
     internal static (string? Ip, List<string>? Aliases) Endpoint(JsonElement ec, string where)
     {
         if (ec.ValueKind != JsonValueKind.Object) return (null, null);
@@ -148,7 +149,8 @@ internal static class NetworkEndpoints
             if (CreateMapping.Str(ipam, "IPv6Address") is { Length: > 0 }) throw DockerErrors.NotSupported($"{where}.IPAMConfig.IPv6Address (IPv6)");
             if (ipam.TryGetProperty("LinkLocalIPs", out JsonElement ll) && !CreateMapping.IsEmpty(ll)) throw DockerErrors.NotSupported($"{where}.IPAMConfig.LinkLocalIPs");
         }
-        if (ec.TryGetProperty("Links", out JsonElement links) && !CreateMapping.IsEmpty(links)) throw DockerErrors.NotSupported($"{where}.Links (legacy links; use a user network and names)");
+        // Links: on a user network they name containers its DNS answers for already (docker-compose sends them for
+        // `links:`); create decides (and warns) in NetworkMapping, connect takes them as they are.
         if (ec.TryGetProperty("DriverOpts", out JsonElement dopts) && !CreateMapping.IsEmpty(dopts)) throw DockerErrors.NotSupported($"{where}.DriverOpts");
         if (CreateMapping.Str(ec, "MacAddress") is { Length: > 0 }) throw DockerErrors.NotSupported($"{where}.MacAddress");
         // IPAddress, Gateway, NetworkID, EndpointID…: what inspect shows; clients echo them back, they are not requests.

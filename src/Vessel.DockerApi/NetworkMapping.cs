@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Vessel.Api;
 using Vessel.Engine;
+using Vessel.Engine.Containers;
 using Vessel.Network;
 
 namespace Vessel.DockerApi;
@@ -11,7 +12,7 @@ namespace Vessel.DockerApi;
 internal static class NetworkMapping
 {
     /// <summary>Adds the network options of a create body to the request the rest of the mapping built.</summary>
-    public static ContainerCreateRequest Apply(JsonElement body, JsonElement host, ContainerCreateRequest req)
+    public static ContainerCreateRequest Apply(JsonElement body, JsonElement host, ContainerCreateRequest req, List<string> warnings)
     {
         string? mode = CreateMapping.Str(host, "NetworkMode") is { Length: > 0 } m ? m : null;
         if (mode is "default" or "bridge") mode = null; // the engine's default network is docker's bridge
@@ -36,6 +37,16 @@ internal static class NetworkMapping
                     throw EngineException.Invalid($"conflicting options: NetworkMode {mode ?? "default"} and an endpoint config for network {net}");
                 (ip, aliases) = NetworkEndpoints.Endpoint(list[0].Value, $"NetworkingConfig.EndpointsConfig.{net}");
             }
+        }
+        var links = (CreateMapping.Strings(host, "Links") ?? []).Concat(EndpointLinks(body)).Where(l => l.Length > 0).ToList();
+        if (links.Count > 0)
+        {
+            // Legacy links on the default network are /etc/hosts entries of the linked containers (docker --link);
+            // on a user network they only name containers the network's DNS already answers for, which is what
+            // docker-compose sends (service names are network aliases there). Link aliases are not added.
+            if (mode is null or "none" or "host" || mode.StartsWith("container:", StringComparison.Ordinal))
+                throw DockerErrors.NotSupported("legacy container links (--link) outside a user-defined network; put the containers on a network and use their names");
+            warnings.Add("links are not made on user networks: containers reach each other by name and network alias through the network's DNS");
         }
 
         var publish = new List<string>();
@@ -71,6 +82,33 @@ internal static class NetworkMapping
             Publish = publish.Count > 0 ? publish : null, PublishAll = publishAll,
         };
     }
+
+    /// <summary>dockerd releases a container's address when it stops and asks for it again at start; Vessel keeps it
+    /// from create to rm. docker-compose recreates a service with a fixed address (ipv4_address) by stopping the old
+    /// container and creating the new one before removing the old: so a fixed address held by a container that is not
+    /// running is taken from it here (that container is disconnected from the network, which is what a start would have
+    /// failed on with dockerd: the address is in use).</summary>
+    public static void FreeStaticAddress(VesselEngine engine, string? network, string? ip)
+    {
+        if (string.IsNullOrEmpty(ip) || network is null or "none" or "host" || network.StartsWith("container:", StringComparison.Ordinal)) return;
+        NetworkInfo n;
+        try { n = engine.Networks.Inspect(network); }
+        catch (EngineException) { return; } // the create or connect itself says what is wrong
+        foreach (NetworkEndpoint e in n.Endpoints ?? [])
+        {
+            if (e.Kind != "container" || e.IpAddress != ip) continue;
+            ContainerRecord holder;
+            try { holder = engine.Containers.Get(e.Owner); }
+            catch (EngineException) { continue; }
+            if (holder.State.Status is ContainerStatus.Running or ContainerStatus.Restarting or ContainerStatus.Paused) continue;
+            engine.Networks.Disconnect(n.Id, holder.Id, holder.Name, force: true);
+        }
+    }
+
+    private static IEnumerable<string> EndpointLinks(JsonElement body) =>
+        body.TryGetProperty("NetworkingConfig", out JsonElement nc) && nc.ValueKind == JsonValueKind.Object
+        && nc.TryGetProperty("EndpointsConfig", out JsonElement eps) && eps.ValueKind == JsonValueKind.Object
+            ? eps.EnumerateObject().SelectMany(p => CreateMapping.Strings(p.Value, "Links") ?? []) : [];
 
     /// <summary>"80/tcp", "53/udp", "80" → (port, proto).</summary>
     private static (string Port, string Proto) Port(string key)
@@ -121,6 +159,10 @@ internal static class NetworkMapping
     {
         ["IP"] = p.HostIp ?? "0.0.0.0", ["PrivatePort"] = p.ContainerPort, ["PublicPort"] = p.HostPort, ["Type"] = p.Proto,
     }).ToArray());
+
+    /// <summary>docker ps --filter network=NAME|ID: connected to one of them (an id prefix or a name).</summary>
+    public static bool OnNetwork(VesselEngine engine, string id, IReadOnlyList<string> wanted) =>
+        engine.Networks.Settings(id)?.Networks.Any(n => wanted.Any(w => n.Network == w || (w.Length > 0 && n.NetworkId.StartsWith(w, StringComparison.Ordinal)))) == true;
 
     /// <summary>HostConfig.NetworkMode: what was asked ("default" when nothing was).</summary>
     public static string Mode(ContainerCreateRequest req) => string.IsNullOrEmpty(req.NetworkMode) ? "default" : req.NetworkMode;

@@ -138,8 +138,12 @@ public sealed class NetworkTests(DockerFixture f)
             Assert.True(IPAddress.TryParse(ip, out _), ip);
             Assert.Equal(ip, c.GetProperty("NetworkSettings").GetProperty("Networks").GetProperty("bridge").GetProperty("IPAddress").GetString());
             Assert.Equal($"published {t}\n", Curl($"http://{ip}/"));
+
+            // -P: the ports exposed at create (and by the image) on random host ports.
+            Ok(f.Docker("run", "-d", "--name", name + "-all", "-P", "--expose", "7777", Image, "sleep", "60"));
+            Assert.Matches(@"^7777/tcp -> 0\.0\.0\.0:\d+$", Ok(f.Docker("port", name + "-all")).Out.Trim());
         }
-        finally { f.Docker("rm", "-f", name); }
+        finally { f.Docker("rm", "-f", name, name + "-all"); }
     }
 
     private static string Curl(string url)
@@ -157,14 +161,16 @@ public sealed class NetworkTests(DockerFixture f)
     }
 
     /// <summary>docker-compose 1.29 (Debian's) brings a stack up and down: a service built from a Dockerfile, one that
-    /// finds it by service name, a named volume, a published port, environment, logs; down -v leaves nothing.</summary>
+    /// finds it by service name, a named volume, a published port, environment, logs, a second network with a fixed
+    /// address (kept when the service is recreated), links; down -v leaves nothing.</summary>
     [Fact]
     public void ComposeStackUpAndDown()
     {
         if (!File.Exists("/usr/bin/docker-compose")) Assert.Skip("docker-compose is not installed (scripts/setup.sh installs it)");
         string t = Tag(), project = "vt" + t;
         int port = FreePort();
-        string dir = f.D.Tmp.Sub("compose-" + t);
+        string subnet = Subnet(), fixedIp = string.Join('.', subnet.Split('/')[0].Split('.').Take(3)) + ".50";
+        string dir = f.D.Tmp.Sub("compose-" + t), greeting = "${GREETING}"; // from compose's environment
         File.WriteAllText(Path.Combine(dir, "Dockerfile"), $"""
             FROM {Image}
             RUN mkdir -p /www && echo "built page" > /www/index.html
@@ -176,22 +182,34 @@ public sealed class NetworkTests(DockerFixture f)
               web:
                 build: .
                 environment:
-                  GREETING: hello-compose
+                  GREETING: {greeting}
                 ports:
                   - "127.0.0.1:{port}:80"
                 volumes:
                   - data:/data
+                networks:
+                  default:
+                  back:
+                    ipv4_address: {fixedIp}
               client:
                 image: {Image}
                 depends_on:
                   - web
+                links:
+                  - web
                 command: ["sh", "-c", "for i in $$(seq 100); do wget -qO- http://web/ && exit 0; sleep 0.1; done; exit 1"]
             volumes:
               data:
+            networks:
+              back:
+                ipam:
+                  config:
+                    - subnet: {subnet}
             """);
         var env = f.Env();
         env["COMPOSE_PROJECT_NAME"] = project;
         env["COMPOSE_DOCKER_CLI_BUILD"] = "0";
+        env["GREETING"] = "hello-compose";
         Binaries.Result Compose(params string[] args) =>
             Binaries.Run("docker-compose", ["--project-directory", dir, "-f", Path.Combine(dir, "docker-compose.yml"), .. args], env, TimeSpan.FromSeconds(120));
         try
@@ -206,11 +224,20 @@ public sealed class NetworkTests(DockerFixture f)
             Assert.Contains(project + "_web_1", ps);
             Assert.Contains(project + "_data", Ok(f.Docker("volume", "ls", "--format", "{{.Name}}")).Out);
             Assert.Contains(project + "_default", Ok(f.Docker("network", "ls", "--format", "{{.Name}}")).Out);
+            Assert.Equal(fixedIp, Ok(f.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{project}_back\").IPAddress}}}}", project + "_web_1")).Out.Trim());
+
+            // A changed environment recreates the service (stop the old container, create the new one, remove the old):
+            // the fixed address moves to the new container, the named volume stays.
+            env["GREETING"] = "changed";
+            Ok(Compose("up", "-d", "web"));
+            Assert.Equal("built page\nchanged\n", Curl($"http://127.0.0.1:{port}/"));
+            Assert.Equal(fixedIp, Ok(f.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{project}_back\").IPAddress}}}}", project + "_web_1")).Out.Trim());
 
             Ok(Compose("down", "-v", "--rmi", "local"));
             string label = "label=com.docker.compose.project=" + project;
             Assert.Empty(Ok(f.Docker("ps", "-aq", "--filter", label)).OutLines);
             Assert.Empty(Ok(f.Docker("network", "ls", "-q", "--filter", label)).OutLines);
+            Assert.Empty(Ok(f.Docker("network", "ls", "-q", "--filter", "name=" + project)).OutLines);
             Assert.Empty(Ok(f.Docker("volume", "ls", "-q", "--filter", label)).OutLines);
             Assert.DoesNotContain(project, Ok(f.Docker("images", "--format", "{{.Repository}}")).Out);
         }
