@@ -70,6 +70,13 @@ public sealed class NetworkTests(DockerFixture f)
                 Assert.Equal($"hello {t}\n", Ok(f.Docker("run", "--rm", "--network", net, Image, "sh", "-c", fetch, host)).Out);
             Assert.Equal($"late {t}\n", Ok(f.Docker("run", "--rm", "--network", net, Image, "sh", "-c", fetch, "second")).Out);
             Assert.Equal($"late {t}\n", Ok(f.Docker("exec", "web-" + t, "wget", "-qO-", $"http://{prefix}.77/")).Out);
+            // The other modes: another container's namespace, none (only loopback).
+            Assert.Equal($"hello {t}\n", Ok(f.Docker("run", "--rm", "--network", "container:web-" + t, Image, "wget", "-qO-", "http://127.0.0.1/")).Out);
+            Assert.Equal("lo", Ok(f.Docker("run", "--rm", "--network", "none", Image, "ls", "/sys/class/net")).Out.Trim());
+            // A running container is connected and disconnected at once.
+            Ok(f.Docker("network", "connect", other, "web-" + t));
+            Assert.Equal(2, Ok(f.Docker("exec", "web-" + t, "ls", "/sys/class/net")).OutLines.Count(l => l.StartsWith("eth", StringComparison.Ordinal)));
+            Ok(f.Docker("network", "disconnect", other, "web-" + t));
 
             // The containers show on the network and the network on the containers.
             using (var doc = JsonDocument.Parse(Ok(f.Docker("network", "inspect", net)).Out))
