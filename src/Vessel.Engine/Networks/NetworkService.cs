@@ -250,6 +250,13 @@ public sealed partial class NetworkService : IDisposable
         lock (_lock) return _networks.Values.OrderBy(n => n.Created).Select(Info).ToList();
     }
 
+    /// <summary>The default network, made now if no container needed it yet (the Docker API lists it as docker's
+    /// always-present <c>bridge</c>).</summary>
+    public NetworkInfo Default()
+    {
+        lock (_lock) return Info(DefaultNetwork());
+    }
+
     public NetworkInfo Inspect(string idOrName)
     {
         lock (_lock) return Info(Find(idOrName));
