@@ -81,7 +81,7 @@ public sealed class Engine : IAsyncDisposable
         Volumes.Users = Containers.VolumeUsers;
         Transfer.VolumeUsage = Volumes.Usage;
         Transfer.ContainerUsage = Containers.Usage;
-        Machines = new MachineService(options.Root, options.RunRoot, db, Events, options.Log);
+        Machines = new MachineService(options.Root, options.RunRoot, db, Events, options.Log, Networks);
         Builds = new Build.BuildService(options.Root, options.RunRoot, Content, Refs, Snapshots, Leases, Events, PullForBuild, options.Log)
         {
             Networks = Networks,

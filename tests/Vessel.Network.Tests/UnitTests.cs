@@ -274,6 +274,7 @@ public sealed class HostFilesAndRulesTests
         Assert.Contains("iifname { \"vt-a\" } oifname != { \"vt-a\", \"vt-i\" } accept", rules);
         Assert.Contains("iifname { \"vt-a\", \"vt-i\" } drop", rules);
         Assert.Contains("iifname \"vt-i\" drop", rules);
+        Assert.Contains("iifname \"vt-i\" udp sport 68 udp dport 67 accept", rules); // DHCP for VMs still reaches the host
         Assert.Equal("table inet vessel-unit {}\ndelete table inet vessel-unit\n", nft.Render([], []));
         Assert.Throws<ArgumentException>(() => new Nftables("bad name;"));
     }

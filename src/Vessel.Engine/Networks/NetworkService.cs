@@ -119,6 +119,7 @@ public sealed partial class NetworkService : IDisposable
                 {
                     _driver.EnsureBridge(n.Bridge, n.Gateway, n.Subnet.Prefix);
                     StartDns(n);
+                    StartDhcp(n);
                 }
                 catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
                 {
@@ -214,6 +215,7 @@ public sealed partial class NetworkService : IDisposable
         {
             _driver.EnsureBridge(bridge, gw, net.Prefix);
             StartDns(row);
+            StartDhcp(row);
             ApplyFirewall();
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
@@ -238,7 +240,7 @@ public sealed partial class NetworkService : IDisposable
     {
         lock (_lock)
         {
-            var hits = _endpoints.Where(e => e.NetworkId == networkId && e.Kind == "container" && _active.ContainsKey(e.Owner)
+            var hits = _endpoints.Where(e => e.NetworkId == networkId && (e.Kind == "container" ? _active.ContainsKey(e.Owner) : _upTaps.Contains(e.Link))
                 && (string.Equals(e.Name, name, StringComparison.OrdinalIgnoreCase) || e.Aliases.Any(a => string.Equals(a, name, StringComparison.OrdinalIgnoreCase))
                     || (name.Length == 12 && e.Owner.StartsWith(name, StringComparison.Ordinal))))
                 .Select(e => e.Address).Distinct().ToList();
@@ -249,6 +251,13 @@ public sealed partial class NetworkService : IDisposable
     public IReadOnlyList<NetworkInfo> List()
     {
         lock (_lock) return _networks.Values.OrderBy(n => n.Created).Select(Info).ToList();
+    }
+
+    /// <summary>The default network, made now if no container needed it yet (the Docker API lists it as docker's
+    /// always-present <c>bridge</c>).</summary>
+    public NetworkInfo Default()
+    {
+        lock (_lock) return Info(DefaultNetwork());
     }
 
     public NetworkInfo Inspect(string idOrName)
@@ -297,6 +306,7 @@ public sealed partial class NetworkService : IDisposable
     private void DropNetwork(NetworkRow n)
     {
         if (_dns.Remove(n.Id, out var dns)) dns.Dispose();
+        if (_dhcp.Remove(n.Id, out var dhcp)) dhcp.Dispose();
         _db.Write((c, tx) =>
         {
             using var cmd = c.CreateCommand();
@@ -709,42 +719,7 @@ public sealed partial class NetworkService : IDisposable
         }
     }
 
-    // ---- VMs -----------------------------------------------------------------------------------------------
-
-    /// <summary>For the VM driver: puts an existing tap device on a network and gives it an address from the same
-    /// IPAM (recorded as owner "tap:NAME" until <see cref="DetachTap"/>). The guest configures it statically or by DHCP.</summary>
-    public TapAttachment AttachTap(string network, string tap, string? mac = null, string? ip = null)
-    {
-        IPAddress? requested = null;
-        if (ip is { Length: > 0 } && !Cidr.TryParseV4(ip, out requested)) throw EngineException.Invalid($"invalid IPv4 address: {ip}");
-        lock (_lock)
-        {
-            var n = string.IsNullOrEmpty(network) || network is DefaultName or "default" ? DefaultNetwork() : Find(network);
-            string owner = "tap:" + tap;
-            var existing = _endpoints.FirstOrDefault(e => e.Owner == owner && e.NetworkId == n.Id);
-            var ep = existing ?? AddEndpoint(n, owner, tap, requested, [], kind: "tap", link: tap, mac: mac is null ? null : Ipam.MacString(Ipam.ParseMac(mac)));
-            try
-            {
-                _driver.AttachTap(tap, n.Bridge);
-                ApplyFirewall();
-            }
-            catch (Exception e) when (e is IOException or InvalidOperationException)
-            {
-                if (existing is null) RemoveEndpoint(ep);
-                throw new EngineException(ErrorCodes.Internal, $"attaching {tap} to {n.Name}: {e.Message}");
-            }
-            var upstream = HostResolv.Nameservers.Where(s => !s.StartsWith("127.", StringComparison.Ordinal)).ToList();
-            return new TapAttachment(n.Name, ep.Address, n.Subnet.Prefix, n.Gateway, n.IsDefault ? null : n.Gateway,
-                n.IsDefault ? (upstream.Count > 0 ? upstream : ["8.8.8.8"]) : [n.Gateway.ToString()], ep.Mac);
-        }
-    }
-
-    /// <summary>Gives a tap's addresses back (the VM driver deletes the device itself).</summary>
-    public void DetachTap(string tap)
-    {
-        lock (_lock)
-            foreach (var ep in _endpoints.Where(e => e.Owner == "tap:" + tap).ToList()) RemoveEndpoint(ep);
-    }
+    // ---- VMs: NetworkServiceTaps.cs ----------------------------------------------------------------------
 
     // ---- firewall ------------------------------------------------------------------------------------------
 
@@ -775,6 +750,8 @@ public sealed partial class NetworkService : IDisposable
         {
             foreach (var d in _dns.Values) d.Dispose();
             _dns.Clear();
+            foreach (var d in _dhcp.Values) d.Dispose();
+            _dhcp.Clear();
             _ports.Dispose();
         }
     }
