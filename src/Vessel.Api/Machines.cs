@@ -82,6 +82,22 @@ public sealed record MachineInspect
     public required string QmpSocket { get; init; }
     public required string ConsoleSocket { get; init; }
     public List<string>? Command { get; init; }
+    /// <summary>The VM's NICs: network, MAC, the address IPAM reserved (the guest gets it by DHCP), tap device.</summary>
+    public List<MachineNetworkInfo>? Networks { get; init; }
+}
+
+public sealed record MachineNetworkInfo
+{
+    public required string Network { get; init; }
+    public required string MacAddress { get; init; }
+    public string? IpAddress { get; init; }
+    public int PrefixLen { get; init; }
+    public string? Gateway { get; init; }
+    /// <summary>The network's DNS server (user networks: the gateway), as DHCP hands it out.</summary>
+    public string? Dns { get; init; }
+    public required string Tap { get; init; }
+    /// <summary>QEMU uses vhost-net for this NIC (set while running).</summary>
+    public bool? Vhost { get; init; }
 }
 
 public sealed record MachineSnapshotRequest(string Name);

@@ -39,7 +39,7 @@ internal sealed partial class Commands
         var cpus = new Option<int?>("--cpus") { Description = "Virtual CPUs (default 1)" };
         var memory = new Option<string?>("--memory", "-m") { Description = "Memory (default 512m)" };
         var disk = new Option<string?>("--disk") { Description = "Disk size: a blank disk, or the image's disk grown to it (e.g. 10g)" };
-        var network = new Option<string[]>("--network") { Description = "Join a network", Arity = ArgumentArity.ZeroOrMore };
+        var network = new Option<string[]>("--network") { Description = "Join a bridge network (repeatable; a NIC per network, address by DHCP; default: no NIC)", Arity = ArgumentArity.ZeroOrMore };
         var cache = new Option<string?>("--cache") { Description = "Disk cache mode: writeback (default), none, writethrough, directsync, unsafe" };
         var accel = new Option<string?>("--accel") { Description = "Accelerator: auto (default: probed), kvm or tcg" };
         var userData = new Option<string?>("--user-data") { Description = "cloud-init user-data file (NoCloud seed)" };

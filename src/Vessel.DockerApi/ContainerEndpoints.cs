@@ -20,12 +20,13 @@ internal static class ContainerEndpoints
         {
             JsonElement body = await Http.Body(ctx) ?? throw EngineException.Invalid("container config is missing (empty body)");
             (ContainerCreateRequest req, List<string> warnings) = CreateMapping.Map(body, Http.Query(ctx, "name"));
+            NetworkMapping.FreeStaticAddress(engine, req.NetworkMode, req.Ip);
             ContainerCreateResponse r = await Task.Run(() => containers.Create(req), ctx.RequestAborted);
             await Http.Json(ctx, 201, new JsonObject { ["Id"] = r.Id, ["Warnings"] = Http.Array(warnings.Concat(r.Warnings)) });
         });
         app.MapGet("/containers/json", ctx =>
         {
-            Filters f = Filters.Parse(ctx, "id", "name", "label", "status", "ancestor", "exited", "before", "since");
+            Filters f = Filters.Parse(ctx, "id", "name", "label", "status", "ancestor", "exited", "before", "since", "network");
             bool all = Http.Bool(ctx, "all") || f.Has("status") || f.Has("exited");
             JsonArray list = Summaries(engine, all, f, Http.Bool(ctx, "size"));
             if (Http.Int(ctx, "limit") is > 0 and int limit)
@@ -120,14 +121,15 @@ internal static class ContainerEndpoints
             if (!f.Match("ancestor", v => c.Image == v || Names.Familiar(c.Image) == v || c.ImageId.StartsWith(v, StringComparison.Ordinal) || c.ImageId == "sha256:" + v)) continue;
             if (!f.Match("exited", v => state == ContainerStatus.Exited && c.State.ExitCode?.ToString(CultureInfo.InvariantCulture) == v)) continue;
             if (!f.MatchLabels(c.Labels)) continue;
+            if (f.Has("network") && !NetworkMapping.OnNetwork(engine, c.Id, f.Get("network"))) continue;
             if (f.Has("before") || f.Has("since")) throw DockerErrors.NotSupported("the before/since filters of container list");
             var o = new JsonObject
             {
                 ["Id"] = c.Id, ["Names"] = new JsonArray("/" + c.Name), ["Image"] = c.Image, ["ImageID"] = c.ImageId, ["Command"] = c.Command,
-                ["Created"] = c.Created.ToUnixTimeSeconds(), ["Ports"] = new JsonArray(), ["Labels"] = Http.Map(c.Labels),
+                ["Created"] = c.Created.ToUnixTimeSeconds(), ["Ports"] = NetworkMapping.SummaryPorts(c.Ports), ["Labels"] = Http.Map(c.Labels),
                 ["State"] = state, ["Status"] = Status(c.State, now),
-                ["HostConfig"] = new JsonObject { ["NetworkMode"] = "default" },
-                ["NetworkSettings"] = new JsonObject { ["Networks"] = new JsonObject() }, ["Mounts"] = new JsonArray(),
+                ["HostConfig"] = new JsonObject { ["NetworkMode"] = engine.Networks.ModeOf(c.Id) is { } mode && mode != "bridge" ? mode : "default" },
+                ["NetworkSettings"] = new JsonObject { ["Networks"] = NetworkMapping.Networks(engine.Networks.Settings(c.Id), c.Id) }, ["Mounts"] = new JsonArray(),
             };
             if (sizes)
             {
@@ -173,25 +175,19 @@ internal static class ContainerEndpoints
         var hostConfig = new JsonObject
         {
             ["Binds"] = req.Binds is null ? null : Http.Array(req.Binds), ["ContainerIDFile"] = "", ["LogConfig"] = new JsonObject { ["Type"] = "json-file", ["Config"] = new JsonObject() },
-            ["NetworkMode"] = "default", ["PortBindings"] = new JsonObject(),
+            ["NetworkMode"] = NetworkMapping.Mode(req), ["PortBindings"] = NetworkMapping.PortBindings(req),
             ["RestartPolicy"] = RestartPolicy(req.Restart), ["AutoRemove"] = req.AutoRemove,
             ["VolumeDriver"] = "", ["VolumesFrom"] = null, ["CapAdd"] = req.CapAdd is null ? null : Http.Array(req.CapAdd),
             ["CapDrop"] = req.CapDrop is null ? null : Http.Array(req.CapDrop), ["CgroupnsMode"] = "private", ["Dns"] = new JsonArray(),
             ["DnsOptions"] = new JsonArray(), ["DnsSearch"] = new JsonArray(), ["ExtraHosts"] = null, ["GroupAdd"] = null, ["IpcMode"] = "private",
-            ["Cgroup"] = "", ["Links"] = null, ["OomScoreAdj"] = 0, ["PidMode"] = "", ["Privileged"] = req.Privileged, ["PublishAllPorts"] = false,
+            ["Cgroup"] = "", ["Links"] = null, ["OomScoreAdj"] = 0, ["PidMode"] = "", ["Privileged"] = req.Privileged, ["PublishAllPorts"] = req.PublishAll,
             ["ReadonlyRootfs"] = req.ReadOnly, ["SecurityOpt"] = req.SecurityOpt is null ? null : Http.Array(req.SecurityOpt), ["UTSMode"] = "", ["UsernsMode"] = "", ["ShmSize"] = 67108864,
             ["Runtime"] = "vessel-runc", ["ConsoleSize"] = new JsonArray(0, 0), ["Isolation"] = "", ["CpuShares"] = 0,
             ["Memory"] = req.Memory ?? 0, ["NanoCpus"] = req.Cpus is double cpus ? (long)(cpus * 1e9) : 0, ["CgroupParent"] = "",
             ["PidsLimit"] = req.PidsLimit, ["Mounts"] = null, ["Init"] = req.Init ? true : null,
             ["Tmpfs"] = req.Tmpfs is null ? null : Http.Map(req.Tmpfs.Select(t => t.Split(':', 2)).Select(p => KeyValuePair.Create(p[0], p.Length > 1 ? p[1] : ""))),
         };
-        var network = new JsonObject
-        {
-            ["Bridge"] = "", ["SandboxID"] = "", ["HairpinMode"] = false, ["LinkLocalIPv6Address"] = "", ["LinkLocalIPv6PrefixLen"] = 0,
-            ["Ports"] = new JsonObject(), ["SandboxKey"] = "", ["SecondaryIPAddresses"] = null, ["SecondaryIPv6Addresses"] = null,
-            ["EndpointID"] = "", ["Gateway"] = "", ["GlobalIPv6Address"] = "", ["GlobalIPv6PrefixLen"] = 0, ["IPAddress"] = "",
-            ["IPPrefixLen"] = 0, ["IPv6Gateway"] = "", ["MacAddress"] = "", ["Networks"] = new JsonObject(),
-        };
+        JsonObject network = NetworkMapping.Settings(c, req);
         return new JsonObject
         {
             ["Id"] = c.Id, ["Created"] = Http.Time(c.Created), ["Path"] = c.Path, ["Args"] = Http.Array(c.Args),

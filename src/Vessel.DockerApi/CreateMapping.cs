@@ -23,7 +23,7 @@ internal static class CreateMapping
         "Memory", "MemorySwap", "MemorySwappiness", "NanoCpus", "CpuQuota", "CpuPeriod", "PidsLimit", "CapAdd", "CapDrop", "Privileged",
         "ReadonlyRootfs", "AutoRemove", "NetworkMode", "RestartPolicy", "LogConfig", "ConsoleSize", "Isolation", "CgroupnsMode", "IpcMode",
         "Runtime", "OomKillDisable", "PublishAllPorts", "Init", "SecurityOpt", "ShmSize", "ReadonlyPaths", "MaskedPaths",
-        "Binds", "Mounts", "Tmpfs", "CpuShares",
+        "Binds", "Mounts", "Tmpfs", "CpuShares", "PortBindings", "Links",
     ];
 
     public static (ContainerCreateRequest Request, List<string> Warnings) Map(JsonElement body, string? name)
@@ -37,7 +37,6 @@ internal static class CreateMapping
         // -t, -i as `vessel create -t -i`: StdinOnce (docker run -i without -d) closes stdin when the attached client's ends.
         bool tty = Bool(body, "Tty"), openStdin = Bool(body, "OpenStdin"), stdinOnce = openStdin && Bool(body, "StdinOnce");
         if (!string.IsNullOrEmpty(Str(body, "Domainname"))) throw Unsupported("Config.Domainname");
-        if (body.TryGetProperty("NetworkingConfig", out JsonElement nc) && !IsEmpty(nc)) throw Unsupported("NetworkingConfig (networks)");
 
         JsonElement host = body.TryGetProperty("HostConfig", out JsonElement h) && h.ValueKind == JsonValueKind.Object ? h : default;
         long? memory = null, pids = null;
@@ -65,10 +64,6 @@ internal static class CreateMapping
             privileged = Bool(host, "Privileged");
             readOnly = Bool(host, "ReadonlyRootfs");
             autoRemove = Bool(host, "AutoRemove");
-            if (Str(host, "NetworkMode") is { Length: > 0 } mode && mode is not ("default" or "bridge" or "none"))
-                throw Unsupported($"HostConfig.NetworkMode {mode} (networks)");
-            if (Str(host, "NetworkMode") == "bridge")
-                warnings.Add("Vessel has no bridge network yet: the container gets its own network namespace with only a loopback interface");
             if (host.TryGetProperty("RestartPolicy", out JsonElement rp) && Str(rp, "Name") is { Length: > 0 } policy && policy != "no")
                 restart = policy == "on-failure" && Long(rp, "MaximumRetryCount") is > 0 and var max ? $"on-failure:{Invariant(max)}" : policy;
             init = Bool(host, "Init");
@@ -89,7 +84,6 @@ internal static class CreateMapping
             if (Str(host, "IpcMode") is { Length: > 0 } ipc && ipc is not ("private" or "shareable")) throw Unsupported($"HostConfig.IpcMode {ipc}");
             if (Str(host, "Runtime") is { Length: > 0 } rt && rt is not ("runc" or "vessel-runc")) throw Unsupported($"the {rt} runtime");
             if (Bool(host, "OomKillDisable")) throw Unsupported("HostConfig.OomKillDisable");
-            if (Bool(host, "PublishAllPorts")) throw Unsupported("HostConfig.PublishAllPorts (-P, networks)");
             if (Long(host, "ShmSize") is > 0) throw Unsupported("HostConfig.ShmSize");
             if (Long(host, "MemorySwappiness") is long sw && sw != -1) throw Unsupported("HostConfig.MemorySwappiness");
             foreach (string k in new[] { "ReadonlyPaths", "MaskedPaths" })
@@ -118,7 +112,7 @@ internal static class CreateMapping
             StopSignal = NullIfEmpty(Str(body, "StopSignal")), StopTimeout = Long(body, "StopTimeout") is long st ? (int)st : null, Init = init,
             SecurityOpt = securityOpt, Healthcheck = Health(body), CpuShares = cpuShares,
         };
-        return (req, warnings);
+        return (NetworkMapping.Apply(body, host, req, warnings), warnings);
     }
 
     private static EngineException Unsupported(string what) => DockerErrors.NotSupported(what);

@@ -11,6 +11,8 @@ internal static class DockerErrors
 {
     public const string NotImplemented = "not_implemented";
     public const string NotModified = "not_modified";
+    /// <summary>403, dockerd's errdefs.Forbidden (removing a pre-defined network).</summary>
+    public const string Forbidden = "forbidden";
 
     public static EngineException NotSupported(string what) => new(NotImplemented, $"{what} is not supported by Vessel");
 
@@ -24,6 +26,7 @@ internal static class DockerErrors
         ErrorCodes.Unavailable => 502,
         ErrorCodes.MethodNotAllowed => 405,
         NotImplemented => 501,
+        Forbidden => 403,
         _ => 500,
     };
 
@@ -64,6 +67,8 @@ internal sealed class DockerErrorMiddleware(RequestDelegate next, ILogger<Docker
                 JsonException j => (400, $"invalid JSON: {j.Message}"),
                 _ => (500, OneLine(e)),
             };
+            // docker-py (docker-compose) tells a missing image from other 404s by dockerd's capitalised "No such image".
+            if (status == 404 && msg.StartsWith("no such image:", StringComparison.Ordinal)) msg = "N" + msg[1..];
             if (status >= 500 && status != 501) log.LogError("docker API {Method} {Path}: {Message}", ctx.Request.Method, path, OneLine(e));
             if (!ctx.Response.HasStarted) await DockerErrors.WriteAsync(ctx, status, msg);
             else ctx.Abort();

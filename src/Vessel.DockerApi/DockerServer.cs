@@ -50,6 +50,7 @@ public static partial class DockerServer
         ExecEndpoints.Map(app, ctx);
         ContainerVerbEndpoints.Map(app, ctx);
         VolumeEndpoints.Map(app, ctx);
+        NetworkEndpoints.Map(app, ctx);
         BuildEndpoint.Map(app, ctx);
         UnsupportedEndpoints.Map(app);
 

@@ -81,7 +81,7 @@ internal static class SystemEndpoints
             ["DriverStatus"] = new JsonArray(new JsonArray("Backing Filesystem", "extfs"), new JsonArray("Supports d_type", "true")),
             ["Plugins"] = new JsonObject
             {
-                ["Volume"] = new JsonArray("local"), ["Network"] = new JsonArray(), ["Authorization"] = null, ["Log"] = new JsonArray("json-file"),
+                ["Volume"] = new JsonArray("local"), ["Network"] = new JsonArray("bridge", "host", "null"), ["Authorization"] = null, ["Log"] = new JsonArray("json-file"),
             },
             ["MemoryLimit"] = true, ["SwapLimit"] = false, ["KernelMemory"] = false, ["KernelMemoryTCP"] = false,
             ["CpuCfsPeriod"] = true, ["CpuCfsQuota"] = true, ["CPUShares"] = false, ["CPUSet"] = false, ["PidsLimit"] = true,

@@ -77,10 +77,11 @@ public sealed class Engine : IAsyncDisposable
         Volumes = new VolumeService(options.Root, db, Events, options.Log);
         Networks = new NetworkService(db, Events, options.Network, options.Log);
         Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, Volumes, Networks, options.Log);
+        Networks.ContainerDir = id => Path.Combine(Containers.Dir, id);
         Volumes.Users = Containers.VolumeUsers;
         Transfer.VolumeUsage = Volumes.Usage;
         Transfer.ContainerUsage = Containers.Usage;
-        Machines = new MachineService(options.Root, options.RunRoot, db, Events, options.Log);
+        Machines = new MachineService(options.Root, options.RunRoot, db, Events, options.Log, Networks);
         Builds = new Build.BuildService(options.Root, options.RunRoot, Content, Refs, Snapshots, Leases, Events, PullForBuild, options.Log)
         {
             Networks = Networks,

@@ -49,9 +49,9 @@ public sealed class DockerCliTests(DockerFixture f)
         Assert.Equal(501, unsupported.Status);
         Assert.Contains("HostConfig.Devices is not supported by Vessel", unsupported.Body);
 
-        var net = f.Docker("network", "ls");
-        Assert.NotEqual(0, net.Code);
-        Assert.Contains("networks is not supported by Vessel", net.Err);
+        var plugins = f.Docker("plugin", "ls");
+        Assert.NotEqual(0, plugins.Code);
+        Assert.Contains("plugins is not supported by Vessel", plugins.Err);
     }
 
     [Fact]

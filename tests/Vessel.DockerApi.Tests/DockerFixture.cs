@@ -79,6 +79,7 @@ public sealed class DockerFixture : IDisposable
         {
             var ids = D.Vessel("ps", "-aq").OutLines;
             if (ids.Length > 0) D.Vessel(["rm", "-f", .. ids]);
+            D.Vessel("network", "prune", "-f"); // user networks have bridges on the host
         }
         finally { D.Dispose(); }
     }

@@ -18,12 +18,20 @@ internal sealed class TestDaemon : IDisposable
     public string RunRoot => Path.Combine(Dir, "run");
     public Process? Process { get; private set; }
 
+    /// <summary>Networking is global on the host: a default bridge, subnet and nftables table of this daemon's own
+    /// (as DaemonFixture), removed in Dispose.</summary>
+    public string Bridge { get; } = "vt-" + Tag;
+    public string NftTable { get; } = "vessel-t" + Tag;
+    public string Subnet { get; } = $"10.{System.Security.Cryptography.RandomNumberGenerator.GetInt32(160, 250)}.{System.Security.Cryptography.RandomNumberGenerator.GetInt32(0, 256)}.0/24";
+    private static string Tag => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+
     public TestDaemon(string dir) { Dir = dir; Start(); }
 
     public void Start()
     {
         var psi = new ProcessStartInfo(Binaries.Vesseld) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string a in new[] { "--socket", Socket, "--root", Root, "--run-root", RunRoot }) psi.ArgumentList.Add(a);
+        foreach (string a in new[] { "--socket", Socket, "--root", Root, "--run-root", RunRoot, "--bridge", Bridge, "--nft-table", NftTable, "--bridge-subnet", Subnet })
+            psi.ArgumentList.Add(a);
         Process = Process.Start(psi)!;
         Process.BeginErrorReadLine();
         Process.BeginOutputReadLine();
@@ -110,6 +118,8 @@ internal sealed class TestDaemon : IDisposable
         {
             if (Process is null) Start();
             foreach (string id in Vessel("vm", "ls", "-a", "-q").OutLines) Vessel("vm", "rm", "-f", id);
+            foreach (string id in Vessel("ps", "-a", "-q").OutLines) Vessel("rm", "-f", id);
+            foreach (string id in Vessel("network", "ls", "-q").OutLines) Vessel("network", "rm", id);
         }
         catch (Exception e) when (e is InvalidOperationException or TimeoutException) { }
         if (Process is not null)
@@ -118,6 +128,8 @@ internal sealed class TestDaemon : IDisposable
             Process.WaitForExit(10_000);
             Process.Dispose();
         }
+        Binaries.Run("ip", ["link", "del", Bridge]);
+        Binaries.Run("nft", ["delete", "table", "inet", NftTable]);
     }
 }
 

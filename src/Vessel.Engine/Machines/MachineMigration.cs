@@ -88,6 +88,8 @@ public sealed partial class MachineService
         m = Get(m.Id);
         Live live = LiveOf(m.Id) ?? throw EngineException.Conflict($"VM {m.Name} is not running: there is nothing to migrate live (copy its disk instead)");
         QmpClient qmp = live.Qmp ?? throw EngineException.Conflict($"VM {m.Name} has no QMP connection");
+        // Both QEMUs would need the tap at once (its name comes from the VM id): not supported yet.
+        if (m.Config.Nics.Count > 0) throw EngineException.Conflict($"VM {m.Name} is on a network: migrating VMs with networks is not supported yet");
         if (toSocket.StartsWith("unix://", StringComparison.Ordinal)) toSocket = toSocket["unix://".Length..];
         using HttpClient target = UnixHttp(toSocket);
         var req = new MachineIncomingRequest

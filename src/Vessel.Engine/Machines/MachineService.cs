@@ -41,6 +41,7 @@ public sealed partial class MachineService : IDisposable
     private readonly Dictionary<string, SemaphoreSlim> _opLocks = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private readonly Lazy<AccelChoice> _probe;
+    private readonly Networks.NetworkService? _networks;
 
     public string Dir { get; }
     public string Pool { get; }
@@ -58,8 +59,9 @@ public sealed partial class MachineService : IDisposable
         public TaskCompletionSource Exited { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    public MachineService(string root, string runRoot, Database db, EventBus events, Action<string>? log)
+    public MachineService(string root, string runRoot, Database db, EventBus events, Action<string>? log, Networks.NetworkService? networks = null)
     {
+        _networks = networks;
         _db = db;
         _events = events;
         _log = log ?? (_ => { });
@@ -113,10 +115,12 @@ public sealed partial class MachineService : IDisposable
             {
                 var live = new Live(m.State.Pid, m.State.PidStart, ourChild: false);
                 lock (_lock) _live[m.Id] = live;
+                ReattachNics(m);
                 _ = Task.Run(() => AdoptAsync(m.Id, live));
             }
             else
             {
+                RemoveTaps(m);
                 Save(m with { State = m.State with { Status = MachineStatus.Stopped, Pid = 0, PidStart = 0, FinishedAt = DateTimeOffset.UtcNow,
                     ExitReason = "exited while vesseld was down" } });
                 _events.Publish("vm", "die", m.Id, m.Name, new Dictionary<string, string> { ["reason"] = "exited while vesseld was down" });
@@ -181,8 +185,7 @@ public sealed partial class MachineService : IDisposable
         string cache = req.Cache ?? "writeback";
         if (!QemuCommand.CacheModes.Contains(cache)) throw EngineException.Invalid($"--cache {cache}: use {string.Join(", ", QemuCommand.CacheModes)}");
         if (req.Accel is not (null or "" or "auto" or "kvm" or "tcg")) throw EngineException.Invalid($"--accel {req.Accel}: use auto, kvm or tcg");
-        if (req.Networks is { Count: > 0 })
-            throw EngineException.Invalid("--network: VM networking is not available in this vesseld yet (docs/machines.md)");
+        List<string> networks = CheckNetworks(req.Networks);
         if (req.DiskSize is < 0) throw EngineException.Invalid("--disk: the size must be positive");
 
         string dir = DirOf(id);
@@ -219,8 +222,10 @@ public sealed partial class MachineService : IDisposable
                 diskList.Add(new MachineDiskRecord("seed", Path.Combine(id, "seed.iso"), "raw", ReadOnly: true));
             }
             File.WriteAllBytes(LogOf(id), []);
+            List<MachineNicRecord> nics = ReserveNics(id, name, networks);
             var config = new MachineConfigRecord
             {
+                Nics = nics,
                 Request = req with { Name = name }, Cpus = cpus, MemoryMiB = memMiB, Cache = cache, Kernel = kernel, Initrd = initrd,
                 Append = append, Disks = diskList, Source = req.Image ?? req.Kernel,
             };
@@ -243,6 +248,7 @@ public sealed partial class MachineService : IDisposable
         }
         catch
         {
+            ReleaseNics(id, networks.Count);
             try { Directory.Delete(dir, true); } catch (IOException) { }
             throw;
         }
@@ -334,6 +340,7 @@ public sealed partial class MachineService : IDisposable
             Disks = m.Config.Disks.Select(d => new DiskSpec(d.Id, FileOf(d.File), d.Format, m.Config.Cache, d.ReadOnly)).ToList(),
             QmpSocket = QmpOf(m.Id), ConsoleSocket = ConsoleOf(m.Id), PidFile = Path.Combine(run, "qemu.pid"), ConsoleLog = LogOf(m.Id),
             Incoming = incoming, LoadVm = incoming is null ? m.State.LoadVm : null,
+            Nics = StartNics(m, out bool vhost),
         };
         List<string> argv = [qemu, .. QemuCommand.Build(spec)];
         File.WriteAllLines(Path.Combine(dir, "qemu.cmdline"), argv);
@@ -357,7 +364,7 @@ public sealed partial class MachineService : IDisposable
         Update(m.Id, s => s with
         {
             Status = MachineStatus.Running, Pid = pid, PidStart = start, StartedAt = DateTimeOffset.UtcNow, FinishedAt = null,
-            ExitReason = null, ExitCode = null, Error = null, Accel = accel.Accel, LoadVm = null,
+            ExitReason = null, ExitCode = null, Error = null, Accel = accel.Accel, LoadVm = null, Vhost = spec.Nics.Count > 0 ? vhost : null,
         });
         try
         {
@@ -369,6 +376,7 @@ public sealed partial class MachineService : IDisposable
             try { Processes.Signal(pid, start, 9); } catch (LinuxException) { }
             await ReapAsync(live);
             lock (_lock) _live.Remove(m.Id);
+            RemoveTaps(m);
             Update(m.Id, s => s with { Status = MachineStatus.Stopped, Pid = 0, PidStart = 0, FinishedAt = DateTimeOffset.UtcNow, Error = why.Length > 0 ? why : e.Message });
             if (e is OperationCanceledException) throw;
             throw new EngineException(ErrorCodes.Internal, why.Length > 0 ? $"VM {m.Name} did not start: {why}" : $"VM {m.Name} did not start: {e.Message}");
@@ -491,6 +499,7 @@ public sealed partial class MachineService : IDisposable
         MachineRecord? m = Find(id);
         if (m is not null)
         {
+            RemoveTaps(m);
             Update(id, s => s with { Status = MachineStatus.Stopped, Pid = 0, PidStart = 0, FinishedAt = DateTimeOffset.UtcNow, ExitReason = reason });
             _log($"vm {m.Name}: stopped ({reason})");
             _events.Publish("vm", "die", id, m.Name, new Dictionary<string, string> { ["reason"] = reason });
@@ -591,6 +600,8 @@ public sealed partial class MachineService : IDisposable
             return cmd.ExecuteNonQuery();
         });
         lock (_lock) _all.Remove(m.Id);
+        RemoveTaps(m);
+        foreach (MachineNicRecord nic in m.Config.Nics) _networks?.DetachTap(nic.Tap);
         try { Directory.Delete(DirOf(m.Id), true); } catch (DirectoryNotFoundException) { }
         try { Directory.Delete(RunOf(m.Id), true); } catch (DirectoryNotFoundException) { }
         _events.Publish("vm", "destroy", m.Id, m.Name);
@@ -646,7 +657,7 @@ public sealed partial class MachineService : IDisposable
         return new MachineInspect
         {
             Id = m.Id, Name = m.Name, Created = m.Created, State = StateOf(m), Config = m.Config.Request, Disks = disks, Dir = DirOf(m.Id),
-            LogPath = LogOf(m.Id), QmpSocket = QmpOf(m.Id), ConsoleSocket = ConsoleOf(m.Id), Command = cmd,
+            LogPath = LogOf(m.Id), QmpSocket = QmpOf(m.Id), ConsoleSocket = ConsoleOf(m.Id), Command = cmd, Networks = NetworkInfo(m),
         };
     });
 

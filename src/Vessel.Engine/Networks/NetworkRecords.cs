@@ -32,7 +32,11 @@ public sealed record ContainerNetworkPlan(string Mode, string Hosts, string Reso
 }
 
 /// <summary>What a VM's tap gets on a network (<see cref="NetworkService.AttachTap"/>).</summary>
-public sealed record TapAttachment(string Network, IPAddress Address, int Prefix, IPAddress Gateway, IPAddress? Dns, IReadOnlyList<string> Nameservers, string Mac);
+public sealed record TapAttachment(string Network, IPAddress Address, int Prefix, IPAddress Gateway, IPAddress? Dns, IReadOnlyList<string> Nameservers, string Mac)
+{
+    public string Tap { get; init; } = "";
+    public bool Internal { get; init; }
+}
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(List<PortRequest>))]

@@ -52,6 +52,9 @@ public sealed partial class NetworkService : IDisposable
 
     public NetworkOptions Options => _options;
 
+    /// <summary>A container's directory (its hosts and hostname files), for connect/disconnect; set by the engine.</summary>
+    public Func<string, string>? ContainerDir { get; set; }
+
     private HostFiles.ResolvConf HostResolv => _hostResolv ??= HostFiles.HostResolvConf();
 
     // ---- loading and recovery ------------------------------------------------------------------------------
@@ -116,6 +119,7 @@ public sealed partial class NetworkService : IDisposable
                 {
                     _driver.EnsureBridge(n.Bridge, n.Gateway, n.Subnet.Prefix);
                     StartDns(n);
+                    StartDhcp(n);
                 }
                 catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
                 {
@@ -211,6 +215,7 @@ public sealed partial class NetworkService : IDisposable
         {
             _driver.EnsureBridge(bridge, gw, net.Prefix);
             StartDns(row);
+            StartDhcp(row);
             ApplyFirewall();
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or System.Net.Sockets.SocketException)
@@ -235,7 +240,7 @@ public sealed partial class NetworkService : IDisposable
     {
         lock (_lock)
         {
-            var hits = _endpoints.Where(e => e.NetworkId == networkId && e.Kind == "container" && _active.ContainsKey(e.Owner)
+            var hits = _endpoints.Where(e => e.NetworkId == networkId && (e.Kind == "container" ? _active.ContainsKey(e.Owner) : _upTaps.Contains(e.Link))
                 && (string.Equals(e.Name, name, StringComparison.OrdinalIgnoreCase) || e.Aliases.Any(a => string.Equals(a, name, StringComparison.OrdinalIgnoreCase))
                     || (name.Length == 12 && e.Owner.StartsWith(name, StringComparison.Ordinal))))
                 .Select(e => e.Address).Distinct().ToList();
@@ -246,6 +251,13 @@ public sealed partial class NetworkService : IDisposable
     public IReadOnlyList<NetworkInfo> List()
     {
         lock (_lock) return _networks.Values.OrderBy(n => n.Created).Select(Info).ToList();
+    }
+
+    /// <summary>The default network, made now if no container needed it yet (the Docker API lists it as docker's
+    /// always-present <c>bridge</c>).</summary>
+    public NetworkInfo Default()
+    {
+        lock (_lock) return Info(DefaultNetwork());
     }
 
     public NetworkInfo Inspect(string idOrName)
@@ -285,7 +297,7 @@ public sealed partial class NetworkService : IDisposable
             if (n.IsDefault) throw EngineException.Conflict($"{n.Name} is a pre-defined network and cannot be removed");
             var users = _endpoints.Where(e => e.NetworkId == n.Id).ToList();
             if (users.Count > 0)
-                throw EngineException.Conflict($"error while removing network: network {n.Name} id {n.Id} has active endpoints ({string.Join(", ", users.Select(u => u.Name))})");
+                throw EngineException.Conflict($"error while removing network: network {n.Name} has active endpoints ({string.Join(", ", users.Select(u => u.Name))}); disconnect or remove them first");
             DropNetwork(n);
             _events.Publish("network", "destroy", n.Id, n.Name);
         }
@@ -294,6 +306,7 @@ public sealed partial class NetworkService : IDisposable
     private void DropNetwork(NetworkRow n)
     {
         if (_dns.Remove(n.Id, out var dns)) dns.Dispose();
+        if (_dhcp.Remove(n.Id, out var dhcp)) dhcp.Dispose();
         _db.Write((c, tx) =>
         {
             using var cmd = c.CreateCommand();
@@ -382,9 +395,36 @@ public sealed partial class NetworkService : IDisposable
                 throw EngineException.Invalid("network-scoped aliases are only supported for user-defined networks");
             var ep = AddEndpoint(n, id, name, requested, req.NetworkAliases ?? []);
             SaveContainer(new ContainerNetRow(id, name, n.IsDefault ? DefaultName : n.Name, publish, []));
-            string hosts = HostFiles.Hosts(hostname, [(ep.Address, new[] { hostname }.Concat(n.IsDefault ? [] : new[] { name }).Concat(ep.Aliases))]);
+            string hosts = HostFiles.Hosts(hostname, [(ep.Address, HostNames(hostname, n, ep))]);
             string resolv = HostFiles.ContainerResolvConf(host, n.IsDefault ? null : n.Gateway);
             return new ContainerNetworkPlan(n.IsDefault ? DefaultName : n.Name, hosts, resolv, warnings);
+        }
+    }
+
+    /// <summary>The names of a container's line in its /etc/hosts for one network: hostname, then (user networks) its
+    /// name and aliases there.</summary>
+    private static IEnumerable<string> HostNames(string hostname, NetworkRow n, EndpointRow ep) =>
+        new[] { hostname }.Concat(n.IsDefault ? [] : new[] { ep.Name }).Concat(ep.Aliases);
+
+    /// <summary>Adds (<paramref name="connected"/>) or removes the line of one network's address in the container's
+    /// /etc/hosts, as docker does on connect/disconnect. Written in place (truncate + write, not a new file renamed
+    /// over it): the file is bind-mounted into a running container, and a bind mount keeps the inode it was made on.</summary>
+    private void UpdateHosts(string id, NetworkRow n, EndpointRow ep, bool connected)
+    {
+        if (ContainerDir is null) return;
+        string dir = ContainerDir(id), path = Path.Combine(dir, "hosts");
+        try
+        {
+            if (!File.Exists(path)) return;
+            string hostname = File.Exists(Path.Combine(dir, "hostname")) ? File.ReadAllText(Path.Combine(dir, "hostname")).Trim() : id[..12];
+            string text = HostFiles.SetEntry(File.ReadAllText(path), ep.Address, connected ? HostNames(hostname, n, ep) : []);
+            using var f = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+            f.SetLength(0);
+            f.Write(Encoding.UTF8.GetBytes(text));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log($"container {id[..12]}: updating /etc/hosts: {e.Message}");
         }
     }
 
@@ -604,6 +644,7 @@ public sealed partial class NetworkService : IDisposable
                     throw new EngineException(ErrorCodes.Internal, $"connecting {name} to {n.Name}: {e.Message}");
                 }
             }
+            UpdateHosts(id, n, ep, connected: true);
             _events.Publish("network", "connect", n.Id, n.Name, new Dictionary<string, string> { ["container"] = id });
         }
     }
@@ -622,6 +663,7 @@ public sealed partial class NetworkService : IDisposable
             RemoveEndpoint(ep);
             try { _driver.DeleteLink(ep.Link); }
             catch (IOException e) { _log($"disconnecting {name}: {e.Message}"); }
+            UpdateHosts(id, n, ep, connected: false);
             if (_containers.TryGetValue(id, out var c) && c.Published.Count > 0 && !_endpoints.Any(e => e.Owner == id))
             {
                 foreach (var p in c.Published) _ports.Release(p);
@@ -677,42 +719,7 @@ public sealed partial class NetworkService : IDisposable
         }
     }
 
-    // ---- VMs -----------------------------------------------------------------------------------------------
-
-    /// <summary>For the VM driver: puts an existing tap device on a network and gives it an address from the same
-    /// IPAM (recorded as owner "tap:NAME" until <see cref="DetachTap"/>). The guest configures it statically or by DHCP.</summary>
-    public TapAttachment AttachTap(string network, string tap, string? mac = null, string? ip = null)
-    {
-        IPAddress? requested = null;
-        if (ip is { Length: > 0 } && !Cidr.TryParseV4(ip, out requested)) throw EngineException.Invalid($"invalid IPv4 address: {ip}");
-        lock (_lock)
-        {
-            var n = string.IsNullOrEmpty(network) || network is DefaultName or "default" ? DefaultNetwork() : Find(network);
-            string owner = "tap:" + tap;
-            var existing = _endpoints.FirstOrDefault(e => e.Owner == owner && e.NetworkId == n.Id);
-            var ep = existing ?? AddEndpoint(n, owner, tap, requested, [], kind: "tap", link: tap, mac: mac is null ? null : Ipam.MacString(Ipam.ParseMac(mac)));
-            try
-            {
-                _driver.AttachTap(tap, n.Bridge);
-                ApplyFirewall();
-            }
-            catch (Exception e) when (e is IOException or InvalidOperationException)
-            {
-                if (existing is null) RemoveEndpoint(ep);
-                throw new EngineException(ErrorCodes.Internal, $"attaching {tap} to {n.Name}: {e.Message}");
-            }
-            var upstream = HostResolv.Nameservers.Where(s => !s.StartsWith("127.", StringComparison.Ordinal)).ToList();
-            return new TapAttachment(n.Name, ep.Address, n.Subnet.Prefix, n.Gateway, n.IsDefault ? null : n.Gateway,
-                n.IsDefault ? (upstream.Count > 0 ? upstream : ["8.8.8.8"]) : [n.Gateway.ToString()], ep.Mac);
-        }
-    }
-
-    /// <summary>Gives a tap's addresses back (the VM driver deletes the device itself).</summary>
-    public void DetachTap(string tap)
-    {
-        lock (_lock)
-            foreach (var ep in _endpoints.Where(e => e.Owner == "tap:" + tap).ToList()) RemoveEndpoint(ep);
-    }
+    // ---- VMs: NetworkServiceTaps.cs ----------------------------------------------------------------------
 
     // ---- firewall ------------------------------------------------------------------------------------------
 
@@ -743,6 +750,8 @@ public sealed partial class NetworkService : IDisposable
         {
             foreach (var d in _dns.Values) d.Dispose();
             _dns.Clear();
+            foreach (var d in _dhcp.Values) d.Dispose();
+            _dhcp.Clear();
             _ports.Dispose();
         }
     }

@@ -39,7 +39,7 @@ public sealed class Nftables
     /// forward (filter): same-bridge traffic, replies, published ports and non-internal networks going out pass;
     /// anything else from or to a Vessel bridge is dropped (isolation; --internal has no way out);
     /// input (filter): nothing from a bridge to 127.0.0.0/8 (the guard route_localnet needs), internal networks
-    /// reach only the DNS server on their gateway.</summary>
+    /// reach only the DNS server on their gateway and the DHCP server.</summary>
     public string Render(IReadOnlyList<FirewallNetwork> networks, IReadOnlyList<FirewallPort> ports)
     {
         var sb = new StringBuilder();
@@ -86,6 +86,8 @@ public sealed class Nftables
         {
             sb.Append($"    iifname {Q(n.Bridge)} ip daddr {n.Gateway} udp dport 53 accept\n");
             sb.Append($"    iifname {Q(n.Bridge)} ip daddr {n.Gateway} tcp dport 53 accept\n");
+            // DHCP (docs/network.md#dhcp): a client without an address broadcasts to the server on the host.
+            sb.Append($"    iifname {Q(n.Bridge)} udp sport 68 udp dport 67 accept\n");
             sb.Append($"    iifname {Q(n.Bridge)} ct state established,related accept\n");
             sb.Append($"    iifname {Q(n.Bridge)} drop\n");
         }
