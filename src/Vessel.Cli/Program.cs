@@ -132,7 +132,10 @@ internal static class Program
         }
         try
         {
-            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
+            // Attached run/start/attach handle the terminating signals themselves (SignalForwarding).
+            if (parsed.CommandResult.Command.Name is "run" or "start" or "attach") config.ProcessTerminationTimeout = null;
+            return await parsed.InvokeAsync(config);
         }
         catch (CliException e)
         {

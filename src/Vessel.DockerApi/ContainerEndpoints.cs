@@ -150,7 +150,7 @@ internal static class ContainerEndpoints
     /// <summary>docker ps's STATUS column: "Up 5 seconds", "Exited (0) 2 minutes ago", "Created".</summary>
     private static string Status(ContainerStateInfo s, DateTimeOffset now) => s.Status switch
     {
-        ContainerStatus.Running or ContainerStatus.Paused => "Up " + Names.HumanDuration(now - (s.StartedAt ?? now)) + (s.Paused ? " (Paused)" : ""),
+        ContainerStatus.Running or ContainerStatus.Paused => "Up " + Names.HumanDuration(now - (s.StartedAt ?? now)) + (s.Paused ? " (Paused)" : HealthState.Suffix(s.Health)),
         ContainerStatus.Restarting => $"Restarting ({s.ExitCode ?? 0}) {Names.HumanDuration(now - (s.FinishedAt ?? now))} ago",
         ContainerStatus.Exited when s.FinishedAt is { } f => $"Exited ({s.ExitCode ?? 0}) {Names.HumanDuration(now - f)} ago",
         ContainerStatus.Exited => $"Exited ({s.ExitCode ?? 0})",
@@ -188,7 +188,7 @@ internal static class ContainerEndpoints
             ["Tmpfs"] = req.Tmpfs is null ? null : Http.Map(req.Tmpfs.Select(t => t.Split(':', 2)).Select(p => KeyValuePair.Create(p[0], p.Length > 1 ? p[1] : ""))),
         };
         JsonObject network = NetworkMapping.Settings(c, req);
-        return new JsonObject
+        var inspect = new JsonObject
         {
             ["Id"] = c.Id, ["Created"] = Http.Time(c.Created), ["Path"] = c.Path, ["Args"] = Http.Array(c.Args),
             ["State"] = new JsonObject
@@ -214,6 +214,8 @@ internal static class ContainerEndpoints
             }).ToArray()),
             ["Config"] = config, ["NetworkSettings"] = network,
         };
+        if (HealthState.Json(s.Health) is { } health) ((JsonObject)inspect["State"]!)["Health"] = health;
+        return inspect;
     }
 
     private static JsonObject RestartPolicy(string? restart)

@@ -60,6 +60,39 @@ public sealed class InteractiveTests(BusyboxFixture f) : IClassFixture<BusyboxFi
     }
 
     [Fact]
+    public async Task SignalsToAnAttachedClientReachTheContainer()
+    {
+        // --sig-proxy (the default without a tty): the client's SIGTERM goes to the container's process.
+        var psi = new ProcessStartInfo(Binaries.Vessel) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "-H", D.Host, "run", "--rm", "--name", "sig-proxy", Image, "sh", "-c",
+                     "trap 'echo got-term; exit 3' TERM; echo ready; while true; do sleep 0.1; done" }) psi.ArgumentList.Add(a);
+        using Process p = Process.Start(psi)!;
+        Task<string> e = p.StandardError.ReadToEndAsync();
+        Assert.Equal("ready", await p.StandardOutput.ReadLineAsync());
+        Assert.Equal(0, kill(p.Id, 15));
+        Task<string> rest = p.StandardOutput.ReadToEndAsync();
+        Assert.True(p.WaitForExit(20_000), "vessel run did not end after its container's process got the signal");
+        Assert.True(p.ExitCode == 3, $"exit {p.ExitCode}: {await rest} {await e}");
+        Assert.Equal("got-term\n", await rest);
+
+        // stop -s: the given signal instead of the image's stop signal.
+        var run = D.Vessel("run", "-d", "--name", "stop-signal", Image, "sh", "-c", "trap 'exit 5' USR1; while true; do sleep 0.1; done");
+        Assert.True(run.Code == 0, run.ToString());
+        try
+        {
+            var stop = D.Vessel("stop", "-s", "USR1", "-t", "30", "stop-signal");
+            Assert.True(stop.Code == 0, stop.ToString());
+            Assert.Equal("5", D.Vessel("wait", "stop-signal").Out.Trim());
+        }
+        finally
+        {
+            D.Vessel("rm", "-f", "stop-signal");
+        }
+    }
+
+    [DllImport("libc", SetLastError = true)] private static extern int kill(int pid, int sig);
+
+    [Fact]
     public async Task AttachAndDetachKeysLeaveTheContainerRunning()
     {
         var run = D.Vessel("run", "-d", "-it", "--name", "attach-me", Image, "sh");
