@@ -39,6 +39,7 @@ wait_for() { local file=$1 pattern=$2 start=$3
 ms() { awk -v n="$1" 'BEGIN { printf "%.0f", n / 1e6 }'; }
 median() { sort -n | awk '{ a[NR] = $1 } END { printf "%.0f\n", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 accel=$(v system info --format json | jq -r '.accel.accel')
 reason=$(v system info --format json | jq -r '.accel.reason')
 v vm create bench --kernel "$kernel" --initramfs --memory 256m --append "console=ttyS0 vessel.poweroff" >/dev/null
@@ -83,12 +84,14 @@ for size in 1 20; do
   clone_rows+="| ${size} GiB (1 GiB of data) | $(ms "$c") ms | $(ms "$cp_ns") ms | $(awk -v a="$cp_ns" -v b="$c" 'BEGIN { printf "%.0f×", a / b }') |"$'\n'
 done
 
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p docs/benchmarks
 {
   echo "# Virtual machines"
   echo
   echo "\`bench/vms.sh\` on $(date -u +%Y-%m-%d), $(nproc) CPUs, QEMU $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'), accelerator **$accel** ($reason)."
   echo "Debian's kernel $(basename "$kernel") with the initramfs Vessel generates, 256 MiB, 1 vCPU; median of $runs boots each."
+  echo "Load average (1, 5, 15 min) before the run: $load_start; after: $load_end. Under TCG a boot is CPU-bound: other work on the machine shows up in both columns."
   echo
   echo "| from start to … | vessel vm start | the same qemu command by hand | Vessel's overhead |"
   echo "|---|---|---|---|"
@@ -96,6 +99,9 @@ mkdir -p docs/benchmarks
   echo "| the guest's marker line (/init runs) | $(ms "$vm_") ms | $(ms "$hm") ms | $(ms $((vm_ - hm))) ms |"
   echo
   echo "\`vessel vm start\` includes the CLI, the API call, the memory check, spawning QEMU and the QMP handshake (it returns once QMP answers)."
+  if [ "$vf" -lt "$hf" ]; then
+    echo "Vessel came out faster than its own QEMU command run by hand. It is the same command, so this is no gain of Vessel's: the difference is noise from the load, or a difference between the daemon's environment and the script's that this run does not isolate."
+  fi
   echo
   echo "| linked clone (\`vessel vm clone\`) of a base disk of | clone | full copy (cp + sync) | ratio |"
   echo "|---|---|---|---|"

@@ -8,10 +8,15 @@ public static class ApiInfo
 {
     public const string Version = "0.1.0";
     public const string ApiVersion = "1";
-    public const string DefaultSocket = "/run/vessel/vessel.sock";
-    public const string DefaultRoot = "/var/lib/vessel";
-    public const string DefaultRunRoot = "/run/vessel";
+    /// <summary>vesseld's state root: $VESSEL_ROOT, else /var/lib/vessel.</summary>
+    public static string DefaultRoot => Env("VESSEL_ROOT") ?? "/var/lib/vessel";
+    /// <summary>vesseld's run root: $VESSEL_RUN_ROOT, else /run/vessel. The CLI's default socket (and where its
+    /// auto-started daemon logs) follows it, so one variable points both at a private daemon.</summary>
+    public static string DefaultRunRoot => Env("VESSEL_RUN_ROOT") ?? "/run/vessel";
+    public static string DefaultSocket => Path.Combine(DefaultRunRoot, "vessel.sock");
     public const string NdjsonContentType = "application/x-ndjson";
+
+    private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? Path.GetFullPath(v) : null;
 }
 
 /// <summary>Values of <see cref="ErrorResponse.Code"/>.</summary>

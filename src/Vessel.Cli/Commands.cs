@@ -12,7 +12,7 @@ internal sealed partial class Commands
 {
     private readonly Option<string?> _host = new("--host", "-H")
     {
-        Description = "Daemon socket to connect to (unix:///path; default $VESSEL_HOST or unix:///run/vessel/vessel.sock)",
+        Description = "Daemon socket to connect to (unix:///path; default $VESSEL_HOST, else $VESSEL_RUN_ROOT/vessel.sock, else unix:///run/vessel/vessel.sock)",
         Recursive = true,
     };
     private readonly Option<bool> _debug = new("--debug", "-D") { Description = "Enable debug output", Recursive = true };

@@ -170,7 +170,8 @@ internal sealed partial class Commands
         var detach = new Option<bool>("--detach", "-d") { Description = "Run container in background and print container ID" };
         var rm = new Option<bool>("--rm") { Description = "Automatically remove the container when it exits" };
         var keys = DetachKeysOption();
-        var cmd = new Command("run", "Create and run a new container from an image") { detach, rm, keys };
+        var sigProxy = SigProxyOption();
+        var cmd = new Command("run", "Create and run a new container from an image") { detach, rm, keys, sigProxy };
         flags.AddTo(cmd);
         cmd.SetAction(async (pr, ct) =>
         {
@@ -197,7 +198,7 @@ internal sealed partial class Commands
             (int code, bool detached) = (0, false);
             try
             {
-                (code, detached) = await AttachAndRun(c, created.Id, stdin, tty, pr.GetValue(keys), start: true, ct);
+                (code, detached) = await AttachAndRun(c, created.Id, stdin, tty, pr.GetValue(keys), start: true, pr.GetValue(sigProxy), ct);
             }
             catch (CliException)
             {
@@ -291,9 +292,19 @@ internal sealed partial class Commands
 
     private Command StopCmd()
     {
-        var time = new Option<int?>("--time", "-t") { Description = "Seconds to wait before killing the container (default 10)" };
+        var time = new Option<int?>("--time", "-t") { Description = "Seconds to wait before killing the container (default: its --stop-timeout, else 10)" };
+        var signal = new Option<string?>("--signal", "-s") { Description = "Signal to send to the container (default: its stop signal)" };
         return EachContainer("stop", "Stop one or more running containers",
-            (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/stop{(pr.GetValue(time) is int t ? $"?t={t}" : "")}", null, ct), time);
+            (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/stop{StopQuery(pr, time, signal)}", null, ct), time, signal);
+    }
+
+    /// <summary>stop's and restart's -t and -s as a query string ("" when neither is given).</summary>
+    private static string StopQuery(ParseResult pr, Option<int?> time, Option<string?> signal)
+    {
+        var q = new List<string>();
+        if (pr.GetValue(time) is int t) q.Add($"t={t}");
+        if (pr.GetValue(signal) is { Length: > 0 } s) q.Add("signal=" + Uri.EscapeDataString(s));
+        return q.Count > 0 ? "?" + string.Join('&', q) : "";
     }
 
     private Command KillCmd()

@@ -100,13 +100,7 @@ internal sealed partial class Commands
         var time = new Option<int?>("--time", "-t") { Description = "Seconds to wait before killing the container (default: its --stop-timeout, else 10)" };
         var signal = new Option<string?>("--signal", "-s") { Description = "Signal to send to the container (default: its stop signal)" };
         return EachContainer("restart", "Restart one or more containers",
-            (c, pr, id, ct) =>
-            {
-                var q = new List<string>();
-                if (pr.GetValue(time) is int t) q.Add($"t={t}");
-                if (pr.GetValue(signal) is { Length: > 0 } s) q.Add("signal=" + Uri.EscapeDataString(s));
-                return c.SendNoContent(HttpMethod.Post, $"v1/containers/{Uri.EscapeDataString(id)}/restart{(q.Count > 0 ? "?" + string.Join('&', q) : "")}", null, ct);
-            }, time, signal);
+            (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/restart{StopQuery(pr, time, signal)}", null, ct), time, signal);
     }
 
     // ---- volumes -----------------------------------------------------------------------------------------

@@ -25,13 +25,18 @@ internal sealed partial class Commands
         return string.Join('&', q);
     }
 
+    private static Option<bool> SigProxyOption() =>
+        new("--sig-proxy") { Description = "Proxy received signals to the process (without a tty)", DefaultValueFactory = _ => true };
+
     /// <summary>Attaches (before the start, when <paramref name="start"/>: no output is missed), streams until the end and
-    /// returns the container's exit code; 0 after the detach keys (the container goes on).</summary>
-    private static async Task<(int Code, bool Detached)> AttachAndRun(Client c, string id, bool stdin, bool tty, string? detachKeys, bool start, CancellationToken ct)
+    /// returns the container's exit code; 0 after the detach keys (the container goes on). Signals: see SignalForwarding.</summary>
+    private static async Task<(int Code, bool Detached)> AttachAndRun(Client c, string id, bool stdin, bool tty, string? detachKeys, bool start, bool sigProxy, CancellationToken ct)
     {
         await using StdioConnection s = await StdioConnection.Open(c, $"v1/containers/{Esc(id)}/attach?{StreamQuery(stdin, detachKeys, tty)}", ct);
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var signals = SignalForwarding.Start(c, id, sigProxy && !tty, stream);
         if (start) await StartContainer(c, id, ct);
-        StdioEndMessage end = await s.Run(stdin, tty, ct);
+        StdioEndMessage end = await s.Run(stdin, tty, stream.Token);
         if (end.Error is not null) throw new CliException(end.Error);
         return end.Detached ? (0, true) : (end.ExitCode ?? 0, false);
     }
@@ -40,7 +45,7 @@ internal sealed partial class Commands
     {
         var keys = DetachKeysOption();
         var noStdin = new Option<bool>("--no-stdin") { Description = "Do not attach STDIN" };
-        var sigProxy = new Option<bool>("--sig-proxy") { Description = "Proxy all received signals to the process (accepted; not yet done)" };
+        var sigProxy = SigProxyOption();
         var id = new Argument<string>("CONTAINER");
         var cmd = new Command("attach", "Attach local standard input, output, and error streams to a running container") { keys, noStdin, sigProxy, id };
         cmd.SetAction(async (pr, ct) =>
@@ -50,7 +55,7 @@ internal sealed partial class Commands
             if (!i.State.Running) throw new CliException("You cannot attach to a stopped container, start it first");
             bool stdin = i.Config.OpenStdin && !pr.GetValue(noStdin);
             CheckTty(stdin, i.Config.Tty);
-            return (await AttachAndRun(c, i.Id, stdin, i.Config.Tty, pr.GetValue(keys), start: false, ct)).Code;
+            return (await AttachAndRun(c, i.Id, stdin, i.Config.Tty, pr.GetValue(keys), start: false, pr.GetValue(sigProxy), ct)).Code;
         });
         return cmd;
     }
@@ -61,7 +66,7 @@ internal sealed partial class Commands
         ContainerInspect i = await c.Get($"v1/containers/{Esc(id)}", ContainerJson.Default.ContainerInspect, ct);
         stdin &= i.Config.OpenStdin;
         CheckTty(stdin, i.Config.Tty);
-        return (await AttachAndRun(c, i.Id, stdin, i.Config.Tty, detachKeys, start: !i.State.Running, ct)).Code;
+        return (await AttachAndRun(c, i.Id, stdin, i.Config.Tty, detachKeys, start: !i.State.Running, sigProxy: true, ct)).Code;
     }
 
     /// <summary>exec through an exec instance: -d starts it and returns; otherwise its stdio is streamed and its exit code

@@ -73,8 +73,9 @@ internal static class Program
           system      Manage Vessel
 
         Global Options:
-          -H, --host string   Daemon socket to connect to (unix:///path; default
-                              unix:///run/vessel/vessel.sock, or $VESSEL_HOST)
+          -H, --host string   Daemon socket to connect to (unix:///path; default $VESSEL_HOST,
+                              else unix://$VESSEL_RUN_ROOT/vessel.sock, else unix:///run/vessel/vessel.sock;
+                              a daemon on the default socket is started when none answers)
           -D, --debug         Enable debug output
           -h, --help          Print usage
           -v, --version       Print version information and quit
@@ -131,7 +132,10 @@ internal static class Program
         }
         try
         {
-            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
+            // Attached run/start/attach handle the terminating signals themselves (SignalForwarding).
+            if (parsed.CommandResult.Command.Name is "run" or "start" or "attach") config.ProcessTerminationTimeout = null;
+            return await parsed.InvokeAsync(config);
         }
         catch (CliException e)
         {

@@ -18,10 +18,10 @@ namespace Vessel.Daemon
             The Vessel daemon: serves the Vessel API on a Unix socket.
 
             Options:
-                  --socket PATH     API socket (default /run/vessel/vessel.sock)
+                  --socket PATH     API socket (default /run/vessel/vessel.sock, or $VESSEL_RUN_ROOT/vessel.sock)
                   --group NAME      group that may use the socket (mode 0660, owned by root:NAME)
-                  --root DIR        state directory (default /var/lib/vessel)
-                  --run-root DIR    runtime state directory (default /run/vessel)
+                  --root DIR        state directory (default $VESSEL_ROOT or /var/lib/vessel)
+                  --run-root DIR    runtime state directory (default $VESSEL_RUN_ROOT or /run/vessel)
                   --insecure-registry HOST[:PORT]
                                     reach this registry over plain HTTP (repeatable; registries
                                     on 127.0.0.0/8, ::1 and localhost always are)

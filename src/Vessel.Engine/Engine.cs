@@ -77,6 +77,7 @@ public sealed class Engine : IAsyncDisposable
         Volumes = new VolumeService(options.Root, db, Events, options.Log);
         Networks = new NetworkService(db, Events, options.Network, options.Log);
         Containers = new ContainerService(options.Root, options.RunRoot, db, Events, Images, Content, Refs, Snapshots, Leases, Volumes, Networks, options.Log);
+        Networks.ContainerDir = id => Path.Combine(Containers.Dir, id);
         Volumes.Users = Containers.VolumeUsers;
         Transfer.VolumeUsage = Volumes.Usage;
         Transfer.ContainerUsage = Containers.Usage;

@@ -24,6 +24,25 @@ public static class HostFiles
         return sb.ToString();
     }
 
+    /// <summary>Hosts text with the lines of <paramref name="address"/> removed and, when <paramref name="names"/> has
+    /// any, one line "address names" appended: what `network connect` adds and `disconnect` takes away, leaving every
+    /// other line (the container's other networks, anything written into the file) as it was.</summary>
+    public static string SetEntry(string hosts, IPAddress address, IEnumerable<string> names)
+    {
+        var sb = new StringBuilder();
+        string a = address.ToString();
+        foreach (var line in hosts.Split('\n'))
+        {
+            if (line.Length == 0) continue;
+            var first = line.Split([' ', '\t'], 2, StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+            if (first == a) continue;
+            sb.Append(line).Append('\n');
+        }
+        var n = names.Where(x => !string.IsNullOrEmpty(x)).Distinct().ToList();
+        if (n.Count > 0) sb.Append($"{a}\t{string.Join(' ', n)}\n");
+        return sb.ToString();
+    }
+
     public sealed record ResolvConf(List<string> Nameservers, List<string> Search, List<string> Options);
 
     /// <summary>Parses resolv.conf text (nameserver, search/domain, options).</summary>

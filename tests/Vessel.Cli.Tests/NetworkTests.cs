@@ -202,11 +202,92 @@ public sealed class NetworkTests(NetworkFixture f) : IClassFixture<NetworkFixtur
         }
     }
 
-    /// <summary>Stops the fixture's daemon and starts it again on the same state (the fixture then owns it).</summary>
-    private System.Diagnostics.Process Restart()
+    [Fact]
+    public void ConnectAndDisconnectUpdateHostsAndNamesOfARunningContainerAtOnce()
     {
-        Binaries.Stop(D.Process.Id);
+        string a = Net(), b = Net();
+        string c = "conn-" + a, peer = "peer-" + b;
+        Ok(D.Vessel("run", "-d", "--name", c, "--network", a, Image, "sleep", "300"));
+        Ok(D.Vessel("run", "-d", "--name", peer, "--network", b, Image, "sleep", "300"));
+        try
+        {
+            string ipA = InspectContainer(c).NetworkSettings!.Networks.Single().IpAddress;
+            Assert.NotEqual(0, D.Vessel("exec", peer, "nslookup", c).Code);
+            Ok(D.Vessel("network", "connect", "--alias", "db-" + b, b, c));
+            string ipB = InspectContainer(c).NetworkSettings!.Networks.Single(n => n.Network == b).IpAddress;
+            // The running container's /etc/hosts gained the new address (its first line stays), as docker's does.
+            var hosts = D.Vessel("exec", c, "cat", "/etc/hosts").Out.Split('\n');
+            Assert.EndsWith($" {c}", hosts.Single(l => l.StartsWith(ipA + "\t", StringComparison.Ordinal)));
+            Assert.EndsWith($" {c} db-{b}", hosts.Single(l => l.StartsWith(ipB + "\t", StringComparison.Ordinal)));
+            // b's DNS server answers the new member's name and alias at once, and the traffic flows.
+            var r = D.Vessel("exec", peer, "sh", "-c", $"nslookup {c} && nslookup db-{b} && ping -c1 -W3 {c}");
+            Ok(r);
+            Assert.Equal(2, r.Out.Split($"Address: {ipB}").Length - 1);
+            // Removing a network in use: one clear line.
+            var rm = D.Vessel("network", "rm", b);
+            Assert.Equal(125, rm.Code);
+            Assert.Contains($"network {b} has active endpoints (", Assert.Single(rm.ErrLines));
+
+            Ok(D.Vessel("network", "disconnect", b, c));
+            hosts = D.Vessel("exec", c, "cat", "/etc/hosts").Out.Split('\n');
+            Assert.DoesNotContain(hosts, l => l.StartsWith(ipB + "\t", StringComparison.Ordinal));
+            Assert.Single(hosts, l => l.StartsWith(ipA + "\t", StringComparison.Ordinal));
+            Assert.NotEqual(0, D.Vessel("exec", peer, "nslookup", "db-" + b).Code);
+        }
+        finally { D.Vessel("rm", "-f", c, peer); }
+        Ok(D.Vessel("network", "rm", a, b));
+    }
+
+    [Fact]
+    public void AfterAKill9TheNextDaemonServesNamesAndPortsAgainAndCleansWhatDiedMeanwhile()
+    {
+        string net = Net();
+        var info = Inspect(net);
+        string keep = "crash1-" + net, gone = "crash2-" + net, stray = "vt-s" + net[1..];
+        int port = FreePort(SocketType.Stream), port2 = FreePort(SocketType.Stream);
+        const string Httpd = "mkdir -p /www && echo alive > /www/index.html && exec httpd -f -p 80 -h /www";
+        Ok(D.Vessel("run", "-d", "--name", keep, "--network", net, "-p", $"{port}:80", Image, "sh", "-c", Httpd));
+        Ok(D.Vessel("run", "-d", "--name", gone, "--network", net, "-p", $"{port2}:80", Image, "sh", "-c", Httpd));
+        try
+        {
+            Assert.Equal("alive\n", Curl($"http://127.0.0.1:{port}/"));
+            int gonePid = InspectContainer(gone).State.Pid;
+            Restart(crash: true, whileDown: () =>
+            {
+                // While no daemon runs: one container dies, and a veth nobody owns shows up on the network's bridge
+                // (what a crash between creating a veth and recording it would leave).
+                Binaries.Run("kill", ["-9", gonePid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                Ok(Binaries.Run("ip", ["link", "add", stray, "type", "veth", "peer", "name", stray + "p"]));
+                Ok(Binaries.Run("ip", ["link", "set", stray, "master", info.Bridge]));
+            });
+            // The survivor is re-adopted: its port still answers, its name is served by a new DNS server.
+            Assert.Equal("alive\n", Curl($"http://127.0.0.1:{port}/"));
+            string ip = InspectContainer(keep).NetworkSettings!.Networks[0].IpAddress;
+            var r = D.Vessel("run", "--rm", "--network", net, Image, "nslookup", keep);
+            Ok(r);
+            Assert.Contains($"Address: {ip}", r.Out);
+            // The dead one: exited, its port unmapped and free again; the stray veth removed.
+            Assert.NotEqual("running", InspectContainer(gone).State.Status);
+            Assert.DoesNotContain($"dport {port2} ", Sh($"nft list table inet {D.NftTable}"));
+            using (var free = new TcpListener(IPAddress.Any, port2)) free.Start();
+            Assert.NotEqual(0, Binaries.Run("ip", ["link", "show", stray]).Code);
+        }
+        finally
+        {
+            D.Vessel("rm", "-f", keep, gone);
+            Binaries.Run("ip", ["link", "del", stray]);
+        }
+        Ok(D.Vessel("network", "rm", net));
+    }
+
+    /// <summary>Stops the fixture's daemon (SIGTERM, or SIGKILL with <paramref name="crash"/>), runs
+    /// <paramref name="whileDown"/>, and starts it again on the same state (the fixture then owns it).</summary>
+    private System.Diagnostics.Process Restart(bool crash = false, Action? whileDown = null)
+    {
+        if (crash) D.Process.Kill();
+        else Binaries.Stop(D.Process.Id);
         D.Process.WaitForExit(10_000);
+        whileDown?.Invoke();
         var psi = new System.Diagnostics.ProcessStartInfo(Binaries.Vesseld) { RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (string a in D.Args) psi.ArgumentList.Add(a);
         var p = System.Diagnostics.Process.Start(psi)!;

@@ -169,7 +169,7 @@ public sealed class NetworkTests(DockerFixture f)
 
     /// <summary>docker-compose 1.29 (Debian's) brings a stack up and down: a service built from a Dockerfile, one that
     /// finds it by service name, a named volume, a published port, environment, logs, a second network with a fixed
-    /// address (kept when the service is recreated), links; down -v leaves nothing.</summary>
+    /// address (kept when the service is recreated), links, a dependency on a healthy service; down -v leaves nothing.</summary>
     [Fact]
     public void ComposeStackUpAndDown()
     {
@@ -184,10 +184,13 @@ public sealed class NetworkTests(DockerFixture f)
             CMD ["sh", "-c", "echo \"$GREETING\" > /data/greeting && cat /data/greeting >> /www/index.html && echo web is up && exec httpd -f -p 80 -h /www"]
             """);
         File.WriteAllText(Path.Combine(dir, "docker-compose.yml"), $"""
-            version: "3.7"
+            version: "2.4"
             services:
               web:
                 build: .
+                healthcheck:
+                  test: ["CMD", "wget", "-qO-", "http://127.0.0.1/"]
+                  interval: 1s
                 environment:
                   GREETING: {greeting}
                 ports:
@@ -201,7 +204,8 @@ public sealed class NetworkTests(DockerFixture f)
               client:
                 image: {Image}
                 depends_on:
-                  - web
+                  web:
+                    condition: service_healthy
                 links:
                   - web
                 command: ["sh", "-c", "for i in $$(seq 100); do wget -qO- http://web/ && exit 0; sleep 0.1; done; exit 1"]
@@ -229,6 +233,7 @@ public sealed class NetworkTests(DockerFixture f)
             Assert.Contains("hello-compose", logs); // the client printed the page it fetched by service name
             var ps = Ok(Compose("ps")).Out;
             Assert.Contains(project + "_web_1", ps);
+            Assert.Contains("(healthy)", ps);
             Assert.Contains(project + "_data", Ok(f.Docker("volume", "ls", "--format", "{{.Name}}")).Out);
             Assert.Contains(project + "_default", Ok(f.Docker("network", "ls", "--format", "{{.Name}}")).Out);
             Assert.Equal(fixedIp, Ok(f.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{project}_back\").IPAddress}}}}", project + "_web_1")).Out.Trim());

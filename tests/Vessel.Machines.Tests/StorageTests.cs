@@ -81,6 +81,7 @@ public sealed class MachineCloneTests
         d.Ok("vm", "resize-disk", "copy", "128m");
         Assert.Contains("sectors-262144", d.Shell("copy", "echo sectors-$(cat /sys/block/vda/size)"));
         d.Ok("vm", "rm", "-f", "copy");
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(d.Root, "machines", "pool"))); // no disk depends on the base any more
     }
 
     [Fact]
@@ -100,6 +101,10 @@ public sealed class MachineCloneTests
         Assert.EndsWith(".raw", b.Backing);
         Assert.Equal(b.Backing, c.Backing); // one import, shared
         Assert.Equal(16L << 20, b.Size);
-        foreach (string n in new[] { "fromvmdk", "fromraw", "fromraw2" }) d.Ok("vm", "rm", n);
+        string pool = Path.Combine(d.Root, "machines", "pool");
+        d.Ok("vm", "rm", "fromraw");
+        Assert.True(File.Exists(Path.Combine(pool, Path.GetFileName(c.Backing!))), "a base still in use was collected");
+        foreach (string n in new[] { "fromvmdk", "fromraw2" }) d.Ok("vm", "rm", n);
+        Assert.Empty(Directory.EnumerateFiles(pool));
     }
 }

@@ -244,6 +244,19 @@ public sealed class HostFilesAndRulesTests
     }
 
     [Fact]
+    public void ConnectAddsAHostsLineAndDisconnectTakesOnlyItAway()
+    {
+        string hosts = HostFiles.Hosts("abc123", [(IPAddress.Parse("10.9.0.2"), new[] { "abc123", "web" })]) + "192.0.2.9\tadded-by-hand\n";
+        string connected = HostFiles.SetEntry(hosts, IPAddress.Parse("10.8.0.5"), ["abc123", "web", "db", "web"]);
+        Assert.Equal(hosts + "10.8.0.5\tabc123 web db\n", connected);
+        // Connecting again with other aliases replaces the line instead of adding a second one.
+        Assert.Equal(hosts + "10.8.0.5\tabc123 api\n", HostFiles.SetEntry(connected, IPAddress.Parse("10.8.0.5"), ["abc123", "api"]));
+        Assert.Equal(hosts, HostFiles.SetEntry(connected, IPAddress.Parse("10.8.0.5"), []));
+        // An address that is only a prefix of another one's is not a match.
+        Assert.Equal(hosts, HostFiles.SetEntry(hosts, IPAddress.Parse("10.9.0.20"), []));
+    }
+
+    [Fact]
     public void RulesIsolateNetworksAndInternalOnesHaveNoWayOut()
     {
         var nft = new Nftables("vessel-unit");

@@ -37,7 +37,7 @@ public sealed partial class MachineService
                 if (name is "console.log") File.Copy(f, Path.Combine(dir, name));
                 else if (name is not ("qemu.log" or "qemu.cmdline")) NativeFiles.HardLink(f, Path.Combine(dir, name));
             }
-            foreach (MachineDiskRecord d in config.Disks) LinkBackingChain(FileOf(d.File), req.SourcePool);
+            lock (_poolGate) foreach (MachineDiskRecord d in config.Disks) LinkBackingChain(FileOf(d.File), req.SourcePool);
             var rec = new MachineRecord(req.Id, req.Name, DateTimeOffset.UtcNow, config, new MachineStateRecord());
             _db.Write((c, tx) =>
             {

@@ -136,6 +136,7 @@ public sealed partial class MachineService : IDisposable
             _log($"removing leftover VM directory {id}");
             try { Directory.Delete(dir, true); } catch (IOException e) { _log($"vm {id}: {e.Message}"); }
         }
+        CollectPoolQuietly();
     }
 
     private async Task AdoptAsync(string id, Live live)
@@ -215,7 +216,8 @@ public sealed partial class MachineService : IDisposable
             else if (req.Kernel is null && (req.Initramfs || req.Append is not null)) throw EngineException.Invalid("--initramfs and --append need --kernel");
             string? append = req.Kernel is null ? null : BuildAppend(req, name);
 
-            List<MachineDiskRecord> diskList = disks?.Invoke(dir) ?? CreateDisks(req, id, dir);
+            List<MachineDiskRecord> diskList;
+            lock (_poolGate) diskList = disks?.Invoke(dir) ?? CreateDisks(req, id, dir);
             if (req.UserData is not null || req.SshKeys is { Count: > 0 })
             {
                 CloudInit.WriteSeed(Path.Combine(dir, "seed.iso"), name, id, req.UserData, req.SshKeys ?? []);
@@ -604,6 +606,7 @@ public sealed partial class MachineService : IDisposable
         foreach (MachineNicRecord nic in m.Config.Nics) _networks?.DetachTap(nic.Tap);
         try { Directory.Delete(DirOf(m.Id), true); } catch (DirectoryNotFoundException) { }
         try { Directory.Delete(RunOf(m.Id), true); } catch (DirectoryNotFoundException) { }
+        CollectPoolQuietly();
         _events.Publish("vm", "destroy", m.Id, m.Name);
     });
 

@@ -52,6 +52,9 @@ public sealed partial class NetworkService : IDisposable
 
     public NetworkOptions Options => _options;
 
+    /// <summary>A container's directory (its hosts and hostname files), for connect/disconnect; set by the engine.</summary>
+    public Func<string, string>? ContainerDir { get; set; }
+
     private HostFiles.ResolvConf HostResolv => _hostResolv ??= HostFiles.HostResolvConf();
 
     // ---- loading and recovery ------------------------------------------------------------------------------
@@ -294,7 +297,7 @@ public sealed partial class NetworkService : IDisposable
             if (n.IsDefault) throw EngineException.Conflict($"{n.Name} is a pre-defined network and cannot be removed");
             var users = _endpoints.Where(e => e.NetworkId == n.Id).ToList();
             if (users.Count > 0)
-                throw EngineException.Conflict($"error while removing network: network {n.Name} id {n.Id} has active endpoints ({string.Join(", ", users.Select(u => u.Name))})");
+                throw EngineException.Conflict($"error while removing network: network {n.Name} has active endpoints ({string.Join(", ", users.Select(u => u.Name))}); disconnect or remove them first");
             DropNetwork(n);
             _events.Publish("network", "destroy", n.Id, n.Name);
         }
@@ -392,9 +395,36 @@ public sealed partial class NetworkService : IDisposable
                 throw EngineException.Invalid("network-scoped aliases are only supported for user-defined networks");
             var ep = AddEndpoint(n, id, name, requested, req.NetworkAliases ?? []);
             SaveContainer(new ContainerNetRow(id, name, n.IsDefault ? DefaultName : n.Name, publish, []));
-            string hosts = HostFiles.Hosts(hostname, [(ep.Address, new[] { hostname }.Concat(n.IsDefault ? [] : new[] { name }).Concat(ep.Aliases))]);
+            string hosts = HostFiles.Hosts(hostname, [(ep.Address, HostNames(hostname, n, ep))]);
             string resolv = HostFiles.ContainerResolvConf(host, n.IsDefault ? null : n.Gateway);
             return new ContainerNetworkPlan(n.IsDefault ? DefaultName : n.Name, hosts, resolv, warnings);
+        }
+    }
+
+    /// <summary>The names of a container's line in its /etc/hosts for one network: hostname, then (user networks) its
+    /// name and aliases there.</summary>
+    private static IEnumerable<string> HostNames(string hostname, NetworkRow n, EndpointRow ep) =>
+        new[] { hostname }.Concat(n.IsDefault ? [] : new[] { ep.Name }).Concat(ep.Aliases);
+
+    /// <summary>Adds (<paramref name="connected"/>) or removes the line of one network's address in the container's
+    /// /etc/hosts, as docker does on connect/disconnect. Written in place (truncate + write, not a new file renamed
+    /// over it): the file is bind-mounted into a running container, and a bind mount keeps the inode it was made on.</summary>
+    private void UpdateHosts(string id, NetworkRow n, EndpointRow ep, bool connected)
+    {
+        if (ContainerDir is null) return;
+        string dir = ContainerDir(id), path = Path.Combine(dir, "hosts");
+        try
+        {
+            if (!File.Exists(path)) return;
+            string hostname = File.Exists(Path.Combine(dir, "hostname")) ? File.ReadAllText(Path.Combine(dir, "hostname")).Trim() : id[..12];
+            string text = HostFiles.SetEntry(File.ReadAllText(path), ep.Address, connected ? HostNames(hostname, n, ep) : []);
+            using var f = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+            f.SetLength(0);
+            f.Write(Encoding.UTF8.GetBytes(text));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log($"container {id[..12]}: updating /etc/hosts: {e.Message}");
         }
     }
 
@@ -614,6 +644,7 @@ public sealed partial class NetworkService : IDisposable
                     throw new EngineException(ErrorCodes.Internal, $"connecting {name} to {n.Name}: {e.Message}");
                 }
             }
+            UpdateHosts(id, n, ep, connected: true);
             _events.Publish("network", "connect", n.Id, n.Name, new Dictionary<string, string> { ["container"] = id });
         }
     }
@@ -632,6 +663,7 @@ public sealed partial class NetworkService : IDisposable
             RemoveEndpoint(ep);
             try { _driver.DeleteLink(ep.Link); }
             catch (IOException e) { _log($"disconnecting {name}: {e.Message}"); }
+            UpdateHosts(id, n, ep, connected: false);
             if (_containers.TryGetValue(id, out var c) && c.Published.Count > 0 && !_endpoints.Any(e => e.Owner == id))
             {
                 foreach (var p in c.Published) _ports.Release(p);
