@@ -103,7 +103,7 @@ internal static class ContainerEndpoints
         });
         app.MapPost("/containers/{id}/wait", ctx => Wait(ctx, d));
         app.MapGet("/containers/{id}/logs", ctx => Logs(ctx, d));
-        app.MapPost("/containers/{id}/attach", ctx => Attach(ctx, d));
+        AttachEndpoints.Map(app, d);
     }
 
     // ---- list and inspect ----------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ internal static class ContainerEndpoints
         var config = new JsonObject
         {
             ["Hostname"] = c.Hostname ?? c.Id[..12], ["Domainname"] = "", ["User"] = req.User ?? "",
-            ["AttachStdin"] = false, ["AttachStdout"] = true, ["AttachStderr"] = true, ["Tty"] = false, ["OpenStdin"] = false, ["StdinOnce"] = false,
+            ["AttachStdin"] = req.StdinOnce, ["AttachStdout"] = true, ["AttachStderr"] = true, ["Tty"] = req.Tty, ["OpenStdin"] = req.OpenStdin, ["StdinOnce"] = req.StdinOnce,
             ["Env"] = Http.Array(c.Env), ["Cmd"] = req.Cmd is null ? Http.Array(c.Args.Count > 0 ? c.Args : null) : Http.Array(req.Cmd),
             ["Image"] = c.Image, ["Volumes"] = null, ["WorkingDir"] = c.WorkingDir ?? "",
             ["Entrypoint"] = req.Entrypoint is null ? null : Http.Array(req.Entrypoint), ["OnBuild"] = null, ["Labels"] = Http.Map(req.Labels),
@@ -330,54 +330,6 @@ internal static class ContainerEndpoints
         if (decimal.TryParse(v, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out decimal secs))
             return DateTimeOffset.UnixEpoch.AddTicks((long)(secs * TimeSpan.TicksPerSecond));
         throw EngineException.Invalid($"{what}={v}: expected unix seconds");
-    }
-
-    /// <summary>Attach: the container's output from now on (and, with logs=1, what it wrote before), multiplexed, until
-    /// it exits. Output comes from the container's log as the monitor writes it; stdin is not supported in this version
-    /// (containers are created without OpenStdin), so what the client sends is dropped.</summary>
-    private static async Task Attach(HttpContext ctx, DockerContext d)
-    {
-        ContainerService containers = d.Engine.Containers;
-        ContainerRecord c = containers.Get(Http.Route(ctx, "id"));
-        bool stdout = Http.Bool(ctx, "stdout"), stderr = Http.Bool(ctx, "stderr"), stream = Http.Bool(ctx, "stream"), logs = Http.Bool(ctx, "logs");
-        using IDisposable hold = containers.HoldRemoval(c.Id);
-        DateTimeOffset attachedAt = DateTimeOffset.UtcNow;
-        long sinceNanos = (attachedAt.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100 - 1;
-        using CancellationTokenSource cts = d.Hijacked();
-        Stream conn = await Streams.HijackAsync(ctx);
-        Task drain = Streams.DrainAsync(conn, cts);
-        try
-        {
-            if (logs)
-                await foreach (ContainerLogLine l in containers.Logs(c.Id, false, null, null, cts.Token))
-                    if (l.Stream == "stdout" ? stdout : stderr) await WriteLog(conn, l, false, cts.Token);
-            if (stream && await WaitStarted(d, c.Id, sinceNanos, cts.Token))
-                await foreach (ContainerLogLine l in containers.Logs(c.Id, true, null, attachedAt, cts.Token))
-                    if (l.Stream == "stdout" ? stdout : stderr) await WriteLog(conn, l, false, cts.Token);
-        }
-        catch (Exception e) when (e is OperationCanceledException or IOException) { }
-        finally
-        {
-            await conn.DisposeAsync();
-            await cts.CancelAsync();
-            try { await drain; } catch (OperationCanceledException) { }
-        }
-    }
-
-    /// <summary>Waits until the container runs (or ran and exited) after <paramref name="sinceNanos"/>; false when it was
-    /// removed first or is not there.</summary>
-    private static async Task<bool> WaitStarted(DockerContext d, string id, long sinceNanos, CancellationToken ct)
-    {
-        await using var events = new EventWatch(d, id, sinceNanos, ct);
-        ContainerRecord? c = TryGet(d.Engine.Containers, id);
-        if (c is null) return false;
-        if (c.State.Status == ContainerStatus.Running) return true;
-        while (await events.NextAsync() is { } e)
-        {
-            if (e.Action == "start") return true;
-            if (e.Action == "destroy") return false;
-        }
-        return false;
     }
 
     internal static string Utf8(ReadOnlySpan<byte> b) => Encoding.UTF8.GetString(b);

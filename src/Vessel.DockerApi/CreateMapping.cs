@@ -34,8 +34,8 @@ internal static class CreateMapping
         if (image.Length == 0) throw EngineException.Invalid("no image given (config.Image is empty)");
         foreach (JsonProperty p in body.EnumerateObject())
             if (!ConfigHandled.Contains(p.Name) && !IsEmpty(p.Value)) throw Unsupported($"Config.{p.Name}");
-        if (Bool(body, "Tty")) throw DockerErrors.NotSupported("a pseudo-terminal (Tty, docker run -t) in this version");
-        if (Bool(body, "OpenStdin")) throw DockerErrors.NotSupported("keeping stdin open (OpenStdin, docker run -i) in this version");
+        // -t, -i as `vessel create -t -i`: StdinOnce (docker run -i without -d) closes stdin when the attached client's ends.
+        bool tty = Bool(body, "Tty"), openStdin = Bool(body, "OpenStdin"), stdinOnce = openStdin && Bool(body, "StdinOnce");
         if (!string.IsNullOrEmpty(Str(body, "Domainname"))) throw Unsupported("Config.Domainname");
 
         JsonElement host = body.TryGetProperty("HostConfig", out JsonElement h) && h.ValueKind == JsonValueKind.Object ? h : default;
@@ -102,6 +102,7 @@ internal static class CreateMapping
             : null;
         var req = new ContainerCreateRequest
         {
+            Tty = tty, OpenStdin = openStdin, StdinOnce = stdinOnce,
             Image = image, Name = string.IsNullOrEmpty(name) ? null : name, Cmd = Strings(body, "Cmd"), Entrypoint = entrypoint,
             Env = Strings(body, "Env"), WorkingDir = NullIfEmpty(Str(body, "WorkingDir")), User = NullIfEmpty(Str(body, "User")),
             Hostname = NullIfEmpty(Str(body, "Hostname")), Memory = memory, PidsLimit = pids, Cpus = cpus, ReadOnly = readOnly,

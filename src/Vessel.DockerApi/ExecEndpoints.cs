@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Vessel.Api;
 using Vessel.Engine;
@@ -7,25 +6,17 @@ using Vessel.Engine.Containers;
 
 namespace Vessel.DockerApi;
 
-/// <summary>docker's two-step exec: <c>POST /containers/{id}/exec</c> records the request (an exec id), <c>POST
-/// /exec/{id}/start</c> runs it (hijacked, multiplexed output), <c>GET /exec/{id}/json</c> tells its exit code. The
-/// engine's exec in this version has no stdin and no tty and hands the output back when the process ends.</summary>
+/// <summary>docker's two-step exec on the engine's exec instances: <c>POST /containers/{id}/exec</c> creates one
+/// (<see cref="ContainerService.CreateExec"/>: command, env, user, workdir, tty, stdin), <c>POST /exec/{id}/start</c>
+/// runs it (hijacked: live output, stdin, detach keys; or detached), <c>POST /exec/{id}/resize</c> sizes its tty,
+/// <c>GET /exec/{id}/json</c> tells whether it runs and its exit code.</summary>
 internal static class ExecEndpoints
 {
-    private sealed class ExecRecord
-    {
-        public required string Id { get; init; }
-        public required string ContainerId { get; init; }
-        public required ContainerExecRequest Request { get; init; }
-        public bool AttachStdout { get; init; }
-        public bool AttachStderr { get; init; }
-        public bool Running { get; set; }
-        public bool Started { get; set; }
-        public int? ExitCode { get; set; }
-        public DateTimeOffset Created { get; } = DateTimeOffset.UtcNow;
-    }
+    /// <summary>What docker's exec create says that the engine's exec instance does not keep: which output streams the
+    /// client wants and its detach keys.</summary>
+    private sealed record DockerExec(bool Stdout, bool Stderr, string? DetachKeys, DateTimeOffset Created);
 
-    private static readonly ConcurrentDictionary<string, ExecRecord> Execs = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, DockerExec> Extras = new(StringComparer.Ordinal);
 
     public static void Map(WebApplication app, DockerContext d)
     {
@@ -35,110 +26,108 @@ internal static class ExecEndpoints
             ContainerRecord c = containers.Get(Http.Route(ctx, "id"));
             if (c.State.Status != ContainerStatus.Running) throw EngineException.Conflict($"Container {c.Id} is not running");
             JsonElement body = await Http.Body(ctx) ?? throw EngineException.Invalid("exec config is missing (empty body)");
-            if (CreateMapping.Bool(body, "Tty")) throw DockerErrors.NotSupported("exec with a pseudo-terminal (docker exec -t) in this version");
-            if (CreateMapping.Bool(body, "AttachStdin")) throw DockerErrors.NotSupported("exec with stdin (docker exec -i) in this version");
             if (CreateMapping.Bool(body, "Privileged")) throw DockerErrors.NotSupported("privileged exec");
             List<string> cmd = CreateMapping.Strings(body, "Cmd") is { Count: > 0 } x ? x : throw EngineException.Invalid("No exec command specified");
-            var rec = new ExecRecord
+            string? keys = CreateMapping.Str(body, "DetachKeys") is { Length: > 0 } k ? k : null;
+            if (keys is not null) DetachKeys.Parse(keys); // a bad sequence is refused now, as dockerd does
+            string id = containers.CreateExec(c.Id, new ExecCreateRequest
             {
-                Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)), ContainerId = c.Id,
-                Request = new ContainerExecRequest
-                {
-                    Cmd = cmd, Env = CreateMapping.Strings(body, "Env"), User = CreateMapping.Str(body, "User") is { Length: > 0 } u ? u : null,
-                    WorkingDir = CreateMapping.Str(body, "WorkingDir") is { Length: > 0 } w ? w : null,
-                },
-                AttachStdout = CreateMapping.Bool(body, "AttachStdout"), AttachStderr = CreateMapping.Bool(body, "AttachStderr"),
-            };
-            Prune();
-            Execs[rec.Id] = rec;
-            await Http.Json(ctx, 201, new JsonObject { ["Id"] = rec.Id });
+                Cmd = cmd, Env = CreateMapping.Strings(body, "Env"), User = CreateMapping.Str(body, "User") is { Length: > 0 } u ? u : null,
+                WorkingDir = CreateMapping.Str(body, "WorkingDir") is { Length: > 0 } w ? w : null,
+                Tty = CreateMapping.Bool(body, "Tty"), OpenStdin = CreateMapping.Bool(body, "AttachStdin"),
+            });
+            Prune(containers);
+            Extras[id] = new DockerExec(CreateMapping.Bool(body, "AttachStdout"), CreateMapping.Bool(body, "AttachStderr"), keys, DateTimeOffset.UtcNow);
+            await Http.Json(ctx, 201, new JsonObject { ["Id"] = id });
         });
-        app.MapPost("/exec/{id}/start", async ctx =>
-        {
-            ExecRecord rec = Get(Http.Route(ctx, "id"));
-            JsonElement? body = await Http.Body(ctx);
-            bool detach = body is { } b && CreateMapping.Bool(b, "Detach");
-            if (body is { } bt && CreateMapping.Bool(bt, "Tty")) throw DockerErrors.NotSupported("exec with a pseudo-terminal (docker exec -t) in this version");
-            lock (rec)
-            {
-                if (rec.Started) throw EngineException.Conflict($"exec {rec.Id} has already been started");
-                rec.Started = rec.Running = true;
-            }
-            Task<ContainerExecResponse> run = Run(d, rec);
-            if (detach)
-            {
-                ctx.Response.StatusCode = 200;
-                return;
-            }
-            using CancellationTokenSource cts = d.Hijacked();
-            Stream conn = await Streams.HijackAsync(ctx);
-            Task drain = Streams.DrainAsync(conn, cts);
-            try
-            {
-                ContainerExecResponse r = await run.WaitAsync(cts.Token);
-                if (rec.AttachStdout) await Streams.FrameAsync(conn, Streams.Stdout, r.Stdout, cts.Token);
-                if (rec.AttachStderr) await Streams.FrameAsync(conn, Streams.Stderr, r.Stderr, cts.Token);
-            }
-            catch (EngineException e)
-            {
-                try { await Streams.FrameAsync(conn, Streams.Stderr, e.Message + "\n", cts.Token); }
-                catch (IOException) { }
-            }
-            catch (Exception e) when (e is OperationCanceledException or IOException) { }
-            finally
-            {
-                await conn.DisposeAsync();
-                await cts.CancelAsync();
-                try { await drain; } catch (OperationCanceledException) { }
-            }
-        });
+        app.MapPost("/exec/{id}/start", ctx => Start(ctx, d));
         app.MapGet("/exec/{id}/json", ctx =>
         {
-            ExecRecord rec = Get(Http.Route(ctx, "id"));
+            ExecInspect e = containers.InspectExec(Get(containers, Http.Route(ctx, "id")).Id);
+            DockerExec x = Extras.GetValueOrDefault(e.Id) ?? new DockerExec(true, true, null, DateTimeOffset.UtcNow);
             var o = new JsonObject
             {
-                ["CanRemove"] = false, ["ContainerID"] = rec.ContainerId, ["DetachKeys"] = "", ["ExitCode"] = rec.ExitCode, ["ID"] = rec.Id,
-                ["OpenStderr"] = rec.AttachStderr, ["OpenStdin"] = false, ["OpenStdout"] = rec.AttachStdout, ["Running"] = rec.Running,
+                ["CanRemove"] = false, ["ContainerID"] = e.ContainerId, ["DetachKeys"] = x.DetachKeys ?? "", ["ExitCode"] = e.ExitCode, ["ID"] = e.Id,
+                ["OpenStderr"] = x.Stderr, ["OpenStdin"] = e.OpenStdin, ["OpenStdout"] = x.Stdout, ["Running"] = e.Running,
                 ["ProcessConfig"] = new JsonObject
                 {
-                    ["arguments"] = Http.Array(rec.Request.Cmd.Skip(1)), ["entrypoint"] = rec.Request.Cmd[0], ["privileged"] = false,
-                    ["tty"] = false, ["user"] = rec.Request.User ?? "",
+                    ["arguments"] = Http.Array(e.Cmd.Skip(1)), ["entrypoint"] = e.Cmd[0], ["privileged"] = false,
+                    ["tty"] = e.Tty, ["user"] = Get(containers, e.Id).Request.User ?? "",
                 },
-                ["Pid"] = 0,
+                ["Pid"] = e.Pid,
             };
             return Http.Json(ctx, 200, o);
         });
-        app.MapPost("/exec/{id}/resize", ctx =>
+        app.MapPost("/exec/{id}/resize", async ctx =>
         {
-            Get(Http.Route(ctx, "id"));
-            throw DockerErrors.NotSupported("resizing an exec (no pseudo-terminal in this version)");
+            var (rows, columns) = DockerStdio.Size(ctx);
+            ExecInstance e = Get(containers, Http.Route(ctx, "id"));
+            await containers.ResizeExecAsync(e.Id, rows, columns, ctx.RequestAborted);
+            ctx.Response.StatusCode = 200;
         });
     }
 
-    private static ExecRecord Get(string id) =>
-        Execs.TryGetValue(id, out var r) ? r : throw EngineException.NotFound($"No such exec instance: {id}");
-
-    private static Task<ContainerExecResponse> Run(DockerContext d, ExecRecord rec) => Task.Run(async () =>
+    /// <summary>Detached: the process runs with its stdio on /dev/null, the answer is an empty 200. Attached: the
+    /// process is started before the hijack (so the stream and a resize find it running), then its output streams live
+    /// (raw with a tty) and the client's stdin reaches it; the stream ends once the process has ended and its exit code is
+    /// recorded, so the client's inspect right after sees it. A command that cannot run is told in the stream, as dockerd
+    /// does, and its exit code (126, 127) is the exec's.</summary>
+    private static async Task Start(HttpContext ctx, DockerContext d)
     {
+        ContainerService containers = d.Engine.Containers;
+        ExecInstance e = Get(containers, Http.Route(ctx, "id"));
+        JsonElement? body = await Http.Body(ctx);
+        bool detach = body is { } b && CreateMapping.Bool(b, "Detach");
+        if (detach)
+        {
+            ExecSession bg = containers.StartExec(e.Id, detach: true);
+            _ = bg.ExitCodeAsync(CancellationToken.None).ContinueWith(_ => bg.DisposeAsync().AsTask(), TaskScheduler.Default);
+            ctx.Response.StatusCode = 200;
+            return;
+        }
+        DockerExec x = Extras.GetValueOrDefault(e.Id) ?? new DockerExec(true, true, null, DateTimeOffset.UtcNow);
+        ExecSession? session = null;
+        string? failed = null;
+        try { session = containers.StartExec(e.Id, detach: false); }
+        catch (EngineException ex) when (ex.Code == ErrorCodes.Invalid) { failed = ex.Message; } // not found, not executable
+        if (session is not null && body is { } sb && sb.TryGetProperty("ConsoleSize", out JsonElement size) && size.ValueKind == JsonValueKind.Array
+            && size.GetArrayLength() == 2 && size[0].TryGetUInt16(out ushort h) && size[1].TryGetUInt16(out ushort w) && h > 0 && w > 0)
+            await session.ResizeAsync(h, w, ctx.RequestAborted);
+        using CancellationTokenSource cts = d.Hijacked();
+        Stream conn = await Streams.HijackAsync(ctx);
         try
         {
-            ContainerExecResponse r = await d.Engine.Containers.ExecAsync(rec.ContainerId, rec.Request, d.DaemonStopping);
-            rec.ExitCode = r.ExitCode;
-            return r;
+            if (session is null)
+            {
+                await DockerStdio.WriteTextAsync(conn, e.Request.Tty, Streams.Stderr, (failed ?? "exec failed") + "\r\n", cts.Token);
+                return;
+            }
+            bool stdin = e.Request.OpenStdin;
+            var options = new StdioPumpOptions(stdin, x.Stdout, x.Stderr, stdin ? DetachKeys.Parse(x.DetachKeys) : null);
+            await DockerStdio.PumpAsync(conn, session, options, cts.Token);
         }
-        catch (EngineException)
+        finally
         {
-            rec.ExitCode = 126;
-            throw;
+            if (session is not null) await session.DisposeAsync(); // a detached or abandoned process goes on
+            await conn.DisposeAsync();
         }
-        finally { rec.Running = false; }
-    });
+    }
 
-    /// <summary>Finished execs are kept for an hour so clients can read their exit code.</summary>
-    private static void Prune()
+    private static ExecInstance Get(ContainerService containers, string id)
     {
-        DateTimeOffset cutoff = DateTimeOffset.UtcNow.AddHours(-1);
-        foreach (var (id, r) in Execs)
-            if (!r.Running && r.Created < cutoff) Execs.TryRemove(id, out _);
+        try { return containers.GetExec(id); }
+        catch (EngineException e) when (e.Code == ErrorCodes.NotFound) { throw EngineException.NotFound($"No such exec instance: {id}"); }
+    }
+
+    /// <summary>The extras of execs the engine has forgotten (it keeps finished ones a while) go too.</summary>
+    private static void Prune(ContainerService containers)
+    {
+        DateTimeOffset cutoff = DateTimeOffset.UtcNow.AddMinutes(-10);
+        foreach (var (id, r) in Extras)
+        {
+            if (r.Created >= cutoff) continue;
+            try { containers.GetExec(id); }
+            catch (EngineException) { Extras.TryRemove(id, out _); }
+        }
     }
 }

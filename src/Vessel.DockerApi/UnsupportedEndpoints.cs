@@ -7,7 +7,6 @@ internal static class UnsupportedEndpoints
     private static readonly (string Method, string Pattern, string What)[] Routes =
     [
         ("GET", "/containers/{id}/export", "exporting a container (docker export)"),
-        ("POST", "/containers/{id}/resize", "resizing a container's terminal (no pseudo-terminal in this version)"),
         ("GET", "/containers/{id}/attach/ws", "attaching over a websocket"),
         ("POST", "/build/prune", "the build cache"),
         ("POST", "/session", "BuildKit sessions"),

@@ -32,6 +32,7 @@ struct client {
     size_t resize_len;
     char *out;                  /* unsent output (malloc'd), out_len bytes from out_off */
     size_t out_len, out_off;
+    int gone;                   /* output failed (the peer closed): nothing more is sent; dropped at its EOF */
 };
 
 static struct client clients[MAX_CLIENTS];
@@ -72,13 +73,6 @@ int attach_blocked(void)
         if (clients[i].out_len)
             return 1;
     return 0;
-}
-
-static void drop(int i)
-{
-    close(clients[i].fd);
-    free(clients[i].out);
-    clients[i] = clients[--n_clients];
 }
 
 static void apply_size(void)
@@ -138,9 +132,13 @@ void attach_broadcast(int stream, const char *data, size_t n)
 {
     unsigned char hdr[FRAME_HEADER] = { (unsigned char)stream, (unsigned char)(n >> 24), (unsigned char)(n >> 16),
                                         (unsigned char)(n >> 8), (unsigned char)n };
+    /* A client that closed right after sending (a resize on a connection of its own) is not dropped here: what it
+     * sent is still to be read, and its EOF drops it then. */
     for (int i = 0; i < n_clients; i++)
-        if (send_to(&clients[i], (char *)hdr, sizeof hdr) < 0 || send_to(&clients[i], data, n) < 0)
-            drop(i--);
+        if (!clients[i].gone && (send_to(&clients[i], (char *)hdr, sizeof hdr) < 0 || send_to(&clients[i], data, n) < 0)) {
+            clients[i].gone = 1;
+            clients[i].out_len = clients[i].out_off = 0;
+        }
 }
 
 static int stdin_target(void) { return !want_stdin ? -1 : master >= 0 ? master : stdin_fd; }

@@ -52,9 +52,6 @@ public sealed class DockerCliTests(DockerFixture f)
         var plugins = f.Docker("plugin", "ls");
         Assert.NotEqual(0, plugins.Code);
         Assert.Contains("plugins is not supported by Vessel", plugins.Err);
-        var tty = f.Docker("run", "--rm", "-t", Image, "true");
-        Assert.Equal(125, tty.Code);
-        Assert.Contains("not supported by Vessel", tty.Err);
     }
 
     [Fact]
