@@ -157,6 +157,16 @@ internal static class ContainerEndpoints
         _ => "Created",
     };
 
+    /// <summary>Config.Entrypoint and Config.Cmd from the command the container runs: what the create request gave,
+    /// and the rest of the command for the other part. A container that took both from its image has no request to
+    /// split by, so its whole command is its Cmd (right for images without an ENTRYPOINT, like busybox).</summary>
+    internal static (List<string>? Entrypoint, List<string> Cmd) SplitCommand(List<string> argv, ContainerCreateRequest req)
+    {
+        if (req.Entrypoint is { Count: > 0 } e && e.Count <= argv.Count) return (e, argv[e.Count..]);
+        if (req.Cmd is { Count: > 0 } c && c.Count <= argv.Count) return (argv.Count > c.Count ? argv[..^c.Count] : null, c);
+        return (null, argv);
+    }
+
     public static JsonObject Inspect(VesselEngine engine, string idOrName)
     {
         ContainerRecord rec = engine.Containers.Get(idOrName);
@@ -164,13 +174,14 @@ internal static class ContainerEndpoints
         ContainerCreateRequest req = rec.Config.Request;
         ContainerStateInfo s = c.State;
         string dir = c.Bundle;
+        (List<string>? entrypoint, List<string> cmd) = SplitCommand([c.Path, .. c.Args], req);
         var config = new JsonObject
         {
             ["Hostname"] = c.Hostname ?? c.Id[..12], ["Domainname"] = "", ["User"] = req.User ?? "",
             ["AttachStdin"] = req.StdinOnce, ["AttachStdout"] = true, ["AttachStderr"] = true, ["Tty"] = req.Tty, ["OpenStdin"] = req.OpenStdin, ["StdinOnce"] = req.StdinOnce,
-            ["Env"] = Http.Array(c.Env), ["Cmd"] = req.Cmd is null ? Http.Array(c.Args.Count > 0 ? c.Args : null) : Http.Array(req.Cmd),
+            ["Env"] = Http.Array(c.Env), ["Cmd"] = Http.Array(cmd.Count > 0 ? cmd : null),
             ["Image"] = c.Image, ["Volumes"] = null, ["WorkingDir"] = c.WorkingDir ?? "",
-            ["Entrypoint"] = req.Entrypoint is null ? null : Http.Array(req.Entrypoint), ["OnBuild"] = null, ["Labels"] = Http.Map(req.Labels),
+            ["Entrypoint"] = entrypoint is null ? null : Http.Array(entrypoint), ["OnBuild"] = null, ["Labels"] = Http.Map(req.Labels),
         };
         var hostConfig = new JsonObject
         {

@@ -80,6 +80,14 @@ public sealed class DockerCliTests(DockerFixture f)
             Assert.Contains("ticker", Ok(f.Docker("ps", "--filter", "label=role=test", "--format", "{{.Names}} {{.Status}}")).Out);
             Assert.Equal("running true", Ok(f.Docker("inspect", "-f", "{{.State.Status}} {{.State.Running}}", "ticker")).Out.Trim());
             Assert.Contains("GREETING=hi there", Ok(f.Docker("inspect", "-f", "{{json .Config.Env}}", "ticker")).Out);
+            Assert.Equal("null sh -c", Ok(f.Docker("inspect", "-f", "{{json .Config.Entrypoint}} {{index .Config.Cmd 0}} {{index .Config.Cmd 1}}", "ticker")).Out.Trim());
+            // The image's CMD (nothing given at create) is Config.Cmd whole, as docker-compose ps shows it.
+            Ok(f.Docker("create", "--name", "ticker-image-cmd", Image));
+            Assert.Equal("null [\"sh\"]", Ok(f.Docker("inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", "ticker-image-cmd")).Out.Trim());
+            Ok(f.Docker("rm", "ticker-image-cmd"));
+            Ok(f.Docker("create", "--name", "ticker-entrypoint", "--entrypoint", "sleep", Image, "5"));
+            Assert.Equal("[\"sleep\"] [\"5\"]", Ok(f.Docker("inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", "ticker-entrypoint")).Out.Trim());
+            Ok(f.Docker("rm", "ticker-entrypoint"));
 
             var exec = f.Docker("exec", "ticker", "sh", "-c", "echo $GREETING from exec; echo exec-err >&2; exit 4");
             Assert.Equal(4, exec.Code);
