@@ -16,7 +16,7 @@ public sealed class BridgeDriver
 {
     private readonly Lock _lock = new();
 
-    /// <summary>Creates the bridge if missing (with the gateway address, up, route_localnet for published ports on
+    /// <summary>Creates the bridge if missing (with the gateway address, a fixed MAC, up, route_localnet for published ports on
     /// 127.0.0.1). Idempotent: a bridge recreated after a reboot gets the same configuration.</summary>
     public void EnsureBridge(string name, IPAddress gateway, int prefix)
     {
@@ -31,6 +31,10 @@ public sealed class BridgeDriver
             }
             else if (link.Kind != "bridge")
                 throw new InvalidOperationException($"a network interface named {name} exists and is not a bridge");
+            // A fixed MAC (02:42 + the gateway address, as containers' are 02:42 + theirs): a bridge without one takes
+            // the lowest MAC of its ports and changes it whenever a port (a VM's tap, a veth) comes or goes, leaving
+            // every neighbour's ARP entry for the gateway stale (DNS and the way out lost until it expires).
+            nl.SetMac(link.Index, Ipam.MacFor(gateway));
             if (!nl.Addresses().Any(a => a.Index == link.Index && a.Address.Equals(gateway) && a.Prefix == prefix))
                 nl.AddAddress(link.Index, gateway, prefix);
             nl.SetUp(link.Index);

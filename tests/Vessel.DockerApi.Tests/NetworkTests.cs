@@ -146,9 +146,13 @@ public sealed class NetworkTests(DockerFixture f)
             Assert.Equal(ip, c.GetProperty("NetworkSettings").GetProperty("Networks").GetProperty("bridge").GetProperty("IPAddress").GetString());
             Assert.Equal($"published {t}\n", Curl($"http://{ip}/"));
 
-            // -P: the ports exposed at create (and by the image) on random host ports.
-            Ok(f.Docker("run", "-d", "--name", name + "-all", "-P", "--expose", "7777", Image, "sleep", "60"));
-            Assert.Matches(@"^7777/tcp -> 0\.0\.0\.0:\d+$", Ok(f.Docker("port", name + "-all")).Out.Trim());
+            // -P: the ports exposed at create (and by the image) on random host ports, unless -p bound them already.
+            int bound = FreePort();
+            Ok(f.Docker("run", "-d", "--name", name + "-all", "-P", "--expose", "7777", "--expose", "7778", "-p", $"127.0.0.1:{bound}:7778", Image, "sleep", "60"));
+            string[] all = Ok(f.Docker("port", name + "-all")).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToArray();
+            Assert.Equal(2, all.Length);
+            Assert.Matches(@"^7777/tcp -> 0\.0\.0\.0:\d+$", all[0]);
+            Assert.Equal($"7778/tcp -> 127.0.0.1:{bound}", all[1]);
         }
         finally { f.Docker("rm", "-f", name, name + "-all"); }
     }

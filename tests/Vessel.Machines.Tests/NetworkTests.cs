@@ -81,6 +81,12 @@ public sealed class MachineNetworkTests
         d.Ok("vm", "kill", "vm2");
         Assert.DoesNotContain(n2.Tap, Binaries.Run("ip", ["-o", "link"]).Out);
         Assert.NotEqual(0, d.Vessel("exec", "ctr", "nslookup", "vm2").Code); // a stopped VM's name is not served
+        // A tap leaving the bridge changes nothing for the others (the bridge's MAC is fixed, so ARP entries for the
+        // gateway stay right): the container still resolves and reaches vm1.
+        Assert.Contains("vm1-page", d.Ok("exec", "ctr", "wget", "-q", "-O-", "http://vm1/").Out);
+        // Started again, vm2 gets the same address (reserved until rm) and its name back.
+        d.Ok("vm", "start", "vm2");
+        Assert.Contains(n2.IpAddress!, d.Ok("exec", "ctr", "nslookup", "vm2").Out);
         d.Ok("vm", "rm", "-f", "vm1", "vm2");
         d.Ok("rm", "-f", "ctr");
         string links = Binaries.Run("ip", ["-o", "link"]).Out;

@@ -361,7 +361,10 @@ public sealed partial class NetworkService : IDisposable
                     : throw new FormatException($"invalid port specification: host address \"{p.HostIp}\" (IPv4 only)");
                 publish.Add(new PortRequest(hostIp, p.HostPort, p.HostPort, p.ContainerPort, p.Proto));
             }
-            if (req.PublishAll) foreach (var k in exposedPorts) publish.AddRange(PortSpec.Exposed(k));
+            // -P gives a random host port to each exposed port that -p did not bind already (as dockerd).
+            if (req.PublishAll)
+                foreach (var k in exposedPorts)
+                    publish.AddRange(PortSpec.Exposed(k).Where(e => !publish.Any(p => p.ContainerPort == e.ContainerPort && p.Proto == e.Proto)).ToList());
         }
         catch (FormatException e) { throw EngineException.Invalid(e.Message); }
         publish = publish.DistinctBy(p => (p.HostIp, p.HostPortFirst, p.ContainerPort, p.Proto)).ToList();
