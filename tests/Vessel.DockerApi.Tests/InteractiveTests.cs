@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
 using System.Text.Json;
 using Vessel.Cli.Tests;
 
@@ -158,6 +160,31 @@ public sealed class InteractiveTests(DockerFixture f)
             Assert.Equal(127, f.Docker("exec", "dock-attach", "no-such-command").Code);
         }
         finally { f.Docker("rm", "-f", "dock-attach"); }
+    }
+
+    [Fact]
+    public void AttachWithoutTtyIsMultiplexedAndTheDaemonWatchesTheDetachKeys()
+    {
+        Ok(f.Docker("run", "-d", "-i", "--name", "dock-cat", Image, "cat"));
+        try
+        {
+            using var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified) { ReceiveTimeout = 20_000 };
+            s.Connect(new UnixDomainSocketEndPoint(f.Socket));
+            s.Send(Encoding.ASCII.GetBytes("POST /v1.41/containers/dock-cat/attach?stream=1&stdin=1&stdout=1&stderr=1&detachKeys=ctrl-x,q HTTP/1.1\r\n" +
+                "Host: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"));
+            var head = new StringBuilder();
+            var one = new byte[1];
+            while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal) && s.Receive(one) == 1) head.Append((char)one[0]);
+            Assert.StartsWith("HTTP/1.1 101", head.ToString());
+            s.Send("hello\n"u8.ToArray());
+            var frame = new byte[14];
+            for (int got = 0, n; got < frame.Length && (n = s.Receive(frame, got, frame.Length - got, SocketFlags.None)) > 0;) got += n;
+            Assert.Equal([1, 0, 0, 0, 0, 0, 0, 6, .. "hello\n"u8.ToArray()], frame); // stdout, 6 bytes
+            s.Send([0x18, (byte)'q']); // ctrl-x q: without a tty the daemon watches for the keys and ends the attach
+            Assert.Equal(0, s.Receive(new byte[16]));
+            Assert.Equal("running", Ok(f.Docker("inspect", "-f", "{{.State.Status}}", "dock-cat")).Out.Trim());
+        }
+        finally { f.Docker("rm", "-f", "dock-cat"); }
     }
 
     [Fact]
