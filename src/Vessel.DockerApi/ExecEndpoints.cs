@@ -68,7 +68,7 @@ internal static class ExecEndpoints
     }
 
     /// <summary>Detached: the process runs with its stdio on /dev/null, the answer is an empty 200. Attached: the
-    /// process is started before the hijack (so the stream and a resize find it running), then its output streams live
+    /// process is started right after the hijack (a resize that comes first is kept for it), then its output streams live
     /// (raw with a tty) and the client's stdin reaches it; the stream ends once the process has ended and its exit code is
     /// recorded, so the client's inspect right after sees it. A command that cannot run is told in the stream, as dockerd
     /// does, and its exit code (126, 127) is the exec's.</summary>
@@ -86,17 +86,22 @@ internal static class ExecEndpoints
             return;
         }
         DockerExec x = Extras.GetValueOrDefault(e.Id) ?? new DockerExec(true, true, null, DateTimeOffset.UtcNow);
-        ExecSession? session = null;
-        string? failed = null;
-        try { session = containers.StartExec(e.Id, detach: false); }
-        catch (EngineException ex) when (ex.Code == ErrorCodes.Invalid) { failed = ex.Message; } // not found, not executable
-        if (session is not null && body is { } sb && sb.TryGetProperty("ConsoleSize", out JsonElement size) && size.ValueKind == JsonValueKind.Array
+        if (e.Started) throw EngineException.Conflict($"exec {e.Id[..12]} has already been started");
+        ContainerRecord c = containers.Get(e.ContainerId);
+        if (c.State.Status != ContainerStatus.Running) throw EngineException.Conflict($"container {c.Id[..12]} is not running");
+        if (body is { } sb && sb.TryGetProperty("ConsoleSize", out JsonElement size) && size.ValueKind == JsonValueKind.Array
             && size.GetArrayLength() == 2 && size[0].TryGetUInt16(out ushort h) && size[1].TryGetUInt16(out ushort w) && h > 0 && w > 0)
-            await session.ResizeAsync(h, w, ctx.RequestAborted);
+            await containers.ResizeExecAsync(e.Id, h, w, ctx.RequestAborted);   // kept until the process runs
+        // The process starts only after the hijack, as dockerd does: clients that read the 101's headers through a
+        // buffered reader and then take the raw socket (docker-py) lose what arrives together with the headers.
         using CancellationTokenSource cts = d.Hijacked();
         Stream conn = await Streams.HijackAsync(ctx);
+        ExecSession? session = null;
+        string? failed = null;
         try
         {
+            try { session = containers.StartExec(e.Id, detach: false); }
+            catch (EngineException ex) { failed = ex.Message; } // not found, not executable (126/127 recorded), container gone
             if (session is null)
             {
                 await DockerStdio.WriteTextAsync(conn, e.Request.Tty, Streams.Stderr, (failed ?? "exec failed") + "\r\n", cts.Token);

@@ -51,6 +51,8 @@ public sealed class ExecInstance
     public DateTimeOffset? FinishedAt { get; set; }
     /// <summary>While it runs: where a resize goes.</summary>
     internal ExecSession? Session { get; set; }
+    /// <summary>A window size asked for before the process runs (docker's client may resize before the start is done).</summary>
+    internal (ushort Rows, ushort Columns)? PendingSize { get; set; }
 }
 
 public sealed partial class ContainerService
@@ -226,7 +228,9 @@ public sealed partial class ContainerService
             lock (_lock) { e.ExitCode = 126; e.FinishedAt = DateTimeOffset.UtcNow; }
             throw EngineException.Conflict(ex.Message);
         }
-        lock (_lock) { e.Pid = s.Pid; e.Running = e.ExitCode is null; e.Session = s; }
+        (ushort Rows, ushort Columns)? size;
+        lock (_lock) { e.Pid = s.Pid; e.Running = e.ExitCode is null; e.Session = s; size = e.PendingSize; }
+        if (size is { } z) s.ResizeAsync(z.Rows, z.Columns, CancellationToken.None).AsTask().GetAwaiter().GetResult();   // synchronous for a pty
         _events.Publish("container", "exec_start", c.Id, c.Name, new Dictionary<string, string> { ["execID"] = e.Id });
         return s;
     }
@@ -236,7 +240,15 @@ public sealed partial class ContainerService
     {
         var e = GetExec(execId);
         ExecSession? s;
-        lock (_lock) s = e.Running ? e.Session : null;
+        lock (_lock)
+        {
+            s = e.Running ? e.Session : null;
+            if (s is null && e.ExitCode is null)
+            {
+                e.PendingSize = (rows, columns);   // applied when the process runs
+                return;
+            }
+        }
         if (s is null) throw EngineException.Conflict($"exec {e.Id[..12]} is not running");
         await s.ResizeAsync(rows, columns, ct);
     }
