@@ -238,6 +238,10 @@ public sealed class NetworkTests(DockerFixture f)
             var ps = Ok(Compose("ps")).Out;
             Assert.Contains(project + "_web_1", ps);
             Assert.Contains("(healthy)", ps);
+            // One-off commands: exec in the running service, and run of a new container on the stack's network (-T: no
+            // terminal here for compose's own pty handling).
+            Assert.Equal("from-exec", Ok(Compose("exec", "-T", "web", "echo", "from-exec")).Out.Trim());
+            Assert.Equal("by-name", Ok(Compose("run", "--rm", "-T", "client", "sh", "-c", "wget -qO- http://web/ >/dev/null && echo by-name")).Out.Trim());
             Assert.Contains(project + "_data", Ok(f.Docker("volume", "ls", "--format", "{{.Name}}")).Out);
             Assert.Contains(project + "_default", Ok(f.Docker("network", "ls", "--format", "{{.Name}}")).Out);
             Assert.Equal(fixedIp, Ok(f.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{project}_back\").IPAddress}}}}", project + "_web_1")).Out.Trim());
