@@ -53,7 +53,7 @@ public sealed class ContainerdTests(ContainerdFixture ctd) : IClassFixture<Conta
         Same(runtime =>
         {
             var id = NewId(runtime, "tty");
-            var r = ctd.CtrOnPty(["run", "--rm", "-t", .. ctd.RuntimeFlags(runtime), ContainerdFixture.Image, id, "sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty; exit 4"]);
+            var r = ctd.CtrOnPty(["run", "--rm", "-t", .. ctd.RuntimeFlags(runtime), ContainerdFixture.Image, id, "sh", "-c", "tty; test -t 0 && echo stdin-is-a-tty; sleep 0.5; exit 4"]);
             return (r.ExitCode, r.Out.Contains("/dev/pts/0\n"), r.Out.Contains("stdin-is-a-tty"));
         }, (4, true, true));
     }
@@ -64,8 +64,9 @@ public sealed class ContainerdTests(ContainerdFixture ctd) : IClassFixture<Conta
         Same(runtime =>
         {
             using var c = Start(runtime, "exec");
-            var plain = ctd.Ctr("task", "exec", "--exec-id", "e1", c.Id, "sh", "-c", "echo in-exec; exit 5");
-            var tty = ctd.CtrOnPty("task", "exec", "-t", "--exec-id", "e2", c.Id, "sh", "-c", "tty; exit 6");
+            // The pauses before exit: ctr's I/O race (see Run_rm_passes_output_and_exit_status), seen here with runc.
+            var plain = ctd.Ctr("task", "exec", "--exec-id", "e1", c.Id, "sh", "-c", "echo in-exec; sleep 0.5; exit 5");
+            var tty = ctd.CtrOnPty("task", "exec", "-t", "--exec-id", "e2", c.Id, "sh", "-c", "tty; sleep 0.5; exit 6");
             var missing = ctd.Ctr("task", "exec", "--exec-id", "e3", c.Id, "/nonexistent");
             return (plain.ExitCode, plain.Out.Trim(), tty.ExitCode, tty.Out.Contains("/dev/pts/"),
                 missing.ExitCode, missing.Stderr.Contains("exec: \"/nonexistent\"") && missing.Stderr.Contains("no such file or directory"));
