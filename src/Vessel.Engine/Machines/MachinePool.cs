@@ -17,6 +17,8 @@ public sealed partial class MachineService
     {
         lock (_poolGate)
         {
+            // Most state roots have no shared bases: then no chain needs reading (one qemu-img per disk).
+            if (!Directory.EnumerateFiles(Pool).Any()) return [];
             var used = new HashSet<string>(StringComparer.Ordinal);
             foreach (string dir in Directory.EnumerateDirectories(Dir))
             {
