@@ -336,32 +336,6 @@ internal sealed partial class Commands
         return cmd;
     }
 
-    private Command Ps(string name = "ps")
-    {
-        var all = new Option<bool>("--all", "-a") { Description = "Show all containers (default shows just running)" };
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display container IDs" };
-        var format = FormatOption();
-        var cmd = new Command(name, "List containers") { all, quiet, format };
-        cmd.SetAction(async (pr, ct) =>
-        {
-            bool json = Json(pr, format);
-            using Client c = Connect(pr);
-            List<ContainerSummary> list = await c.Get($"v1/containers{(pr.GetValue(all) ? "?all=true" : "")}", ContainerJson.Default.ListContainerSummary, ct);
-            if (pr.GetValue(quiet)) { foreach (var s in list) Console.Out.WriteLine(s.Id[..12]); return 0; }
-            if (json) { foreach (var s in list) JsonLine(s, ContainerJson.Default.ContainerSummary); return 0; }
-            var t = new Table("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES");
-            var now = DateTimeOffset.UtcNow;
-            foreach (var s in list)
-            {
-                string command = s.Command.Length > 20 ? s.Command[..19] + "…" : s.Command;
-                t.Add(s.Id[..12], s.Image, $"\"{command}\"", Human.Ago(s.Created, now), StatusText(s.State, now), PortsText(s.Ports), s.Name);
-            }
-            Console.Out.Write(t.ToString());
-            return 0;
-        });
-        return cmd;
-    }
-
     private static string StatusText(ContainerStateInfo s, DateTimeOffset now) => s.Status switch
     {
         ContainerStatus.Running => "Up " + Human.Duration(now - (s.StartedAt ?? now)) + HealthSuffix(s.Health),
