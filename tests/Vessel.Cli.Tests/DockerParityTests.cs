@@ -137,6 +137,9 @@ public sealed class DockerParityTests(BusyboxFixture f) : IClassFixture<BusyboxF
             Assert.Equal(["line-298", "line-299"], D.Vessel("logs", "--tail", "2", "chatty").OutLines);
             Assert.Empty(D.Vessel("logs", "--since", DateTimeOffset.UtcNow.AddMinutes(1).ToString("o", CultureInfo.InvariantCulture), "chatty").OutLines);
             Assert.Equal(lines, D.Vessel("logs", "--since", "10m", "chatty").OutLines);
+            string lastStamp = D.Vessel("logs", "-t", "--tail", "1", "chatty").Out.Split(' ')[0];
+            Assert.Equal(lines, D.Vessel("logs", "--until", lastStamp, "chatty").OutLines); // the line at the stamp is included
+            Assert.Empty(D.Vessel("logs", "--until", "2000-01-01T00:00:00Z", "chatty").OutLines);
 
             FailsWithOneLine(D.Vessel("run", "--rm", "--log-opt", "max-size=lots", Image, "true"), "max-size");
             FailsWithOneLine(D.Vessel("run", "--rm", "--log-driver", "syslog", Image, "true"), "syslog");
