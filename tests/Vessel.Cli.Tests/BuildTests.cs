@@ -235,6 +235,38 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         AssertClean();
     }
 
+    [Fact]
+    public void NetworkNoneEmptyStepsAndAddArchives()
+    {
+        string ctx = Context("archives", new()
+        {
+            ["Containerfile"] = """
+                FROM bb:1
+                RUN echo this step changes nothing
+                RUN --network=none ip -o addr show lo | grep -q 'inet 127.0.0.1' && ip -o link | grep -vc ': lo:' || true
+                ADD files.tar.xz /xz/
+                ADD files.tar.bz2 /bz/
+                ADD note.gz /gz/
+                """,
+            ["sub/a.txt"] = "a\n",
+        });
+        string sub = Path.Combine(ctx, "sub");
+        Ok(Binaries.Run("tar", ["-cJf", Path.Combine(ctx, "files.tar.xz"), "-C", sub, "."]));
+        Ok(Binaries.Run("tar", ["-cjf", Path.Combine(ctx, "files.tar.bz2"), "-C", sub, "."]));
+        Ok(Binaries.Run("sh", ["-c", $"echo gzipped text | gzip > '{ctx}/note.gz'"]));
+        var r = D.Vessel("build", "-t", "archives:1", ctx);
+        Ok(r);
+        // --network=none: a namespace of its own with loopback up and nothing else.
+        Assert.Matches(@"#\d+ [\d.]+ 0\n", r.Err);
+        var ls = D.Vessel("run", "--rm", "archives:1", "sh", "-c", "cat /xz/a.txt /bz/a.txt; ls /gz");
+        Ok(ls);
+        Assert.Equal(["a", "a", "note.gz"], ls.OutLines); // bzip2 and xz tars extracted; a gzipped non-tar copied as is
+        using var doc = JsonDocument.Parse(D.Vessel("image", "inspect", "archives:1").Out);
+        // The RUNs changed nothing (the mount points of /etc/hosts and friends are no change): no layers of theirs.
+        Assert.Equal(4, doc.RootElement[0].GetProperty("layers").GetArrayLength());
+        Ok(D.Vessel("rmi", "archives:1"));
+    }
+
     /// <summary>No build directories, step containers, leases or mounts are left.</summary>
     private void AssertClean()
     {
