@@ -86,7 +86,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         // Unchanged: every step cached, the very same image.
         var again = D.Vessel("build", "-t", "built:1", ctx);
         Ok(again);
-        Assert.Equal(4, Count(again.Err, "CACHED")); // FROM, COPY, COPY, RUN
+        Assert.Equal(5, Count(again.Err, "CACHED")); // FROM, WORKDIR, COPY, COPY, RUN
         Assert.DoesNotContain("greetings from the context", again.Err);
         var id1 = D.Vessel("build", "-q", "-t", "built:1", ctx);
         Ok(id1);
@@ -98,7 +98,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         File.WriteAllText(Path.Combine(ctx, "greet.txt"), "changed greeting\n");
         var changed = D.Vessel("build", "-t", "built:1", ctx);
         Ok(changed);
-        Assert.Equal(1, Count(changed.Err, "CACHED")); // only FROM
+        Assert.Equal(2, Count(changed.Err, "CACHED")); // FROM, WORKDIR
         Assert.Contains("changed greeting", changed.Err);
 
         // A build arg in use is part of the RUN's key; --no-cache reruns everything.
@@ -265,6 +265,61 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         // The RUNs changed nothing (the mount points of /etc/hosts and friends are no change): no layers of theirs.
         Assert.Equal(4, doc.RootElement[0].GetProperty("layers").GetArrayLength());
         Ok(D.Vessel("rmi", "archives:1"));
+    }
+
+    [Fact]
+    public void PushedAndPulledBackIntact()
+    {
+        using var registry = new RegistryProcess();
+        string ctx = Context("push", new()
+        {
+            ["Containerfile"] = """
+                FROM bb:1 AS build
+                RUN echo compiled > /artifact
+                FROM bb:1
+                COPY --from=build /artifact /artifact
+                ENV MODE=prod
+                USER 1000:1000
+                WORKDIR /srv
+                EXPOSE 8080
+                LABEL org.example.k=v
+                ENTRYPOINT ["cat"]
+                CMD ["/artifact"]
+                """,
+        });
+        string name = registry.Host + "/built/app:1";
+        Ok(D.Vessel("build", "-t", name, ctx));
+        string id = ImageId(name);
+        Ok(D.Vessel("push", name));
+        Ok(D.Vessel("rmi", name));
+        Ok(D.Vessel("pull", name));
+        Assert.Equal(id, ImageId(name)); // the very same config (history included) and layers
+        Assert.Equal("compiled", D.Vessel("run", "--rm", name).Out.Trim());
+        // WORKDIR made the directory, owned by the USER then in effect (as BuildKit), though no RUN followed.
+        Assert.Equal("1000:1000 755 /srv", D.Vessel("run", "--rm", "--entrypoint", "sh", name, "-c", "stat -c '%u:%g %a' /srv && pwd").Out.ReplaceLineEndings(" ").Trim());
+        using (var doc = JsonDocument.Parse(D.Vessel("image", "inspect", name).Out))
+        {
+            JsonElement cfg = doc.RootElement[0].GetProperty("config");
+            Assert.Equal("1000:1000", cfg.GetProperty("User").GetString());
+            Assert.Equal("/srv", cfg.GetProperty("WorkingDir").GetString());
+            Assert.Contains("MODE=prod", cfg.GetProperty("Env").EnumerateArray().Select(e => e.GetString()));
+            Assert.Equal("v", cfg.GetProperty("Labels").GetProperty("org.example.k").GetString());
+        }
+        var history = D.Vessel("history", "--no-trunc", "--format", "json", name);
+        Ok(history);
+        var steps = history.OutLines.Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!)
+            .Select(e => (By: e["createdBy"]!.GetValue<string>(), Empty: e["emptyLayer"]!.GetValue<bool>())).ToList();
+        Assert.Contains(("COPY /artifact /artifact", false), steps); // as BuildKit: no --from in the history
+        Assert.Contains(("ENTRYPOINT [\"cat\"]", true), steps);
+        Assert.Contains(("EXPOSE 8080/tcp", true), steps);
+        Assert.Contains(("WORKDIR /srv", false), steps);
+        Ok(D.Vessel("rmi", name));
+    }
+
+    private string ImageId(string name)
+    {
+        using var doc = JsonDocument.Parse(D.Vessel("image", "inspect", name).Out);
+        return doc.RootElement[0].GetProperty("id").GetString()!;
     }
 
     /// <summary>No build directories, step containers, leases or mounts are left.</summary>

@@ -223,6 +223,33 @@ internal sealed partial class Builder
         catch (IOException) { return null; }
     }
 
+    // ---- WORKDIR -----------------------------------------------------------------------------------------
+
+    /// <summary>WORKDIR sets the working directory and, as BuildKit, makes it (mkdir -p, 0755, owned by the USER in
+    /// effect) in a step of its own, so the image has it even when no RUN follows; a directory that is already
+    /// there adds no layer.</summary>
+    private void WorkdirStep(State st, ValueInstruction wd)
+    {
+        st.K++;
+        string dir = Expand(st, wd.Value, wd.Pos);
+        string cur = string.IsNullOrEmpty(st.Runtime.WorkingDir) ? "/" : st.Runtime.WorkingDir!;
+        dir = IgnoreRules.Clean(dir.StartsWith('/') ? dir : cur.TrimEnd('/') + "/" + dir);
+        st.SetRuntime(c => c with { WorkingDir = dir });
+        string user = st.Runtime.User ?? "";
+        string key = Hash(st.Key, "workdir", dir, user);
+        int no = Begin($"[{st.Label}{st.K}/{st.N}] WORKDIR {dir}");
+        LayerStep(st, no, key, "WORKDIR " + dir, (_, rootfs, _) =>
+        {
+            uint uid = 0, gid = 0;
+            if (user.Length > 0)
+            {
+                try { (uid, gid, _) = ContainerSpec.ResolveUser(user, ReadSmall(rootfs, "/etc/passwd"), ReadSmall(rootfs, "/etc/group")); }
+                catch (EngineException e) { throw new ContainerfileException(wd.Pos, $"WORKDIR {dir}: USER {user}: {e.Message}"); }
+            }
+            InRoot.MkdirAll(rootfs, dir, uid, gid);
+        });
+    }
+
     // ---- the layer of a step -----------------------------------------------------------------------------
 
     /// <summary>A cached step, or: mount the parent's snapshots with a fresh upper, do the work, turn the upper

@@ -205,7 +205,7 @@ internal sealed partial class Builder
         return st;
     }
 
-    private static bool IsExecStep(Instruction i) => i is RunInstruction or CopyInstruction;
+    private static bool IsExecStep(Instruction i) => i is RunInstruction or CopyInstruction or ValueInstruction { Keyword: "WORKDIR" };
 
     private void Step(State st, Instruction i)
     {
@@ -213,6 +213,7 @@ internal sealed partial class Builder
         {
             case RunInstruction run: RunStep(st, run); break;
             case CopyInstruction copy: CopyStep(st, copy); break;
+            case ValueInstruction { Keyword: "WORKDIR" } wd: WorkdirStep(st, wd); break;
             default: Metadata(st, i); break;
         }
     }
@@ -278,15 +279,6 @@ internal sealed partial class Builder
                     parts.Add(v is null ? name : $"{name}={v}");
                 }
                 createdBy = "ARG " + string.Join(' ', parts);
-                break;
-            }
-            case ValueInstruction { Keyword: "WORKDIR" } wd:
-            {
-                string dir = Expand(st, wd.Value, i.Pos);
-                string cur = string.IsNullOrEmpty(st.Runtime.WorkingDir) ? "/" : st.Runtime.WorkingDir!;
-                dir = IgnoreRules.Clean(dir.StartsWith('/') ? dir : cur.TrimEnd('/') + "/" + dir);
-                st.SetRuntime(c => c with { WorkingDir = dir });
-                createdBy = "WORKDIR " + dir;
                 break;
             }
             case ValueInstruction { Keyword: "USER" } user:
