@@ -220,6 +220,10 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         var syntax = D.Vessel("build", bad);
         Assert.Equal(1, syntax.Code);
         Assert.Contains("Containerfile:3:1: unknown instruction: BOGUS", syntax.Err);
+        string sig = Context("signal", new() { ["Containerfile"] = "FROM bb:1\nSTOPSIGNAL SIGBOGUS\n" });
+        Assert.Contains("Containerfile:2:1: STOPSIGNAL: invalid signal: SIGBOGUS", D.Vessel("build", sig).Err);
+        string blank = Context("blank", new() { ["Containerfile"] = "FROM ${NOPE}\n" });
+        Assert.Contains("Containerfile:1:1: base name (${NOPE}) should not be blank", D.Vessel("build", blank).Err);
 
         string missing = Context("missing", new() { ["Containerfile"] = "FROM bb:1\nCOPY nope.txt /\n" });
         var m = D.Vessel("build", missing);
@@ -247,6 +251,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
                 ADD files.tar.xz /xz/
                 ADD files.tar.bz2 /bz/
                 ADD note.gz /gz/
+                STOPSIGNAL rtmin+3
                 """,
             ["sub/a.txt"] = "a\n",
         });
@@ -264,6 +269,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         using var doc = JsonDocument.Parse(D.Vessel("image", "inspect", "archives:1").Out);
         // The RUNs changed nothing (the mount points of /etc/hosts and friends are no change): no layers of theirs.
         Assert.Equal(4, doc.RootElement[0].GetProperty("layers").GetArrayLength());
+        Assert.Equal("rtmin+3", doc.RootElement[0].GetProperty("config").GetProperty("StopSignal").GetString());
         Ok(D.Vessel("rmi", "archives:1"));
     }
 

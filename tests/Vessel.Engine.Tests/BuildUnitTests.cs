@@ -80,6 +80,19 @@ public class BuildUnitTests
         finally { Directory.Delete(root, recursive: true); }
     }
 
+    [Theory]
+    [InlineData("SIGTERM", true)]
+    [InlineData("term", true)]
+    [InlineData("9", true)]
+    [InlineData("SIGRTMIN+3", true)]
+    [InlineData("RTMAX-2", true)]
+    [InlineData("BOGUS", false)]
+    [InlineData("0", false)]
+    [InlineData("65", false)]
+    [InlineData("SIGRTMIN+16", false)]
+    [InlineData("", false)]
+    public void Stop_signals_as_docker_parses_them(string s, bool ok) => Assert.Equal(ok, StopSignals.IsValid(s));
+
     [Fact]
     public void Tar_headers_are_recognised_by_their_checksum()
     {

@@ -137,6 +137,7 @@ internal sealed partial class Builder
         string label = _file.Stages.Count == 1 && stage.Name is null ? "" : (stage.Name ?? $"stage-{stage.Index}") + " ";
         var st = new State { Index = stage.Index, Label = label };
         string image = ExpandMeta(stage.From.Image, stage.From.Pos);
+        if (image.Length == 0) throw new ContainerfileException(stage.From.Pos, $"base name ({stage.From.Image}) should not be blank");
         IReadOnlyList<string> triggers = [];
         bool cached;
         if (image.Equals("scratch", StringComparison.OrdinalIgnoreCase))
@@ -276,7 +277,8 @@ internal sealed partial class Builder
                     string? def = raw is null ? null : Expand(st, raw, i.Pos);
                     string? v = _args.Declare(name, def, _meta);
                     st.Args[name] = v;
-                    parts.Add(v is null ? name : $"{name}={v}");
+                    // The history names the declaration (its default), not the value given, as Docker.
+                    parts.Add(def is null ? name : $"{name}={def}");
                 }
                 createdBy = "ARG " + string.Join(' ', parts);
                 break;
@@ -291,6 +293,7 @@ internal sealed partial class Builder
             case ValueInstruction { Keyword: "STOPSIGNAL" } sig:
             {
                 string s = Expand(st, sig.Value, i.Pos);
+                if (!StopSignals.IsValid(s)) throw new ContainerfileException(i.Pos, $"STOPSIGNAL: invalid signal: {s}");
                 st.SetRuntime(c => c with { StopSignal = s });
                 createdBy = "STOPSIGNAL " + s;
                 break;
