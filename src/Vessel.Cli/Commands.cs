@@ -78,11 +78,13 @@ internal sealed partial class Commands
         Description = "Output format: 'table' (default, for people) or 'json' (one JSON object per line)",
     };
 
-    private static bool Json(ParseResult pr, Option<string?> format) => pr.GetValue(format) switch
+    /// <param name="templates">the command prints Go templates itself (<see cref="Templated"/>): a template is no error.</param>
+    private static bool Json(ParseResult pr, Option<string?> format, bool templates = false) => pr.GetValue(format) switch
     {
         null or "" or "table" => false,
         "json" => true,
-        string f => throw new CliException($"unsupported --format {f}: use 'table' or 'json'"),
+        string f when templates && Template.IsTemplate(f) => Template.Parse(f) is null,
+        string f => throw new CliException($"unsupported --format {f}: use 'table' or 'json'{(f.Contains("{{", StringComparison.Ordinal) ? " (this command takes no Go template)" : "")}"),
     };
 
     private static void JsonLine<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
@@ -165,14 +167,15 @@ internal sealed partial class Commands
         var until = new Option<string?>("--until") { Description = "Stream events until this timestamp ('now' ends at once after the history)" };
         var filter = new Option<string[]>("--filter", "-f")
         {
-            Description = "Filter output based on conditions provided (type=, action=, id=, name=)",
+            Description = "Filter output based on conditions provided (type, event, container, image, volume, network; also action, id, name)",
             AllowMultipleArgumentsPerToken = false,
         };
         var format = FormatOption();
         var cmd = new Command("events", "Get real time events from the daemon") { since, until, filter, format };
         cmd.SetAction(async (pr, ct) =>
         {
-            bool json = Json(pr, format);
+            bool json = Json(pr, format, templates: true);
+            Template? template = Template.IsTemplate(pr.GetValue(format)) ? Template.Parse(pr.GetValue(format)!) : null;
             var query = new List<string>();
             DateTimeOffset now = DateTimeOffset.UtcNow;
             if (pr.GetValue(since) is { Length: > 0 } s) query.Add("since=" + UnixSeconds(s, now, "--since"));
@@ -190,6 +193,7 @@ internal sealed partial class Commands
                 {
                     if (json) { Console.Out.WriteLine(line); continue; }
                     EventMessage e = JsonSerializer.Deserialize(line, ApiJson.Default.EventMessage)!;
+                    if (template is not null) { template.Print([EventRow(e)], Console.Out); continue; }
                     var attrs = new List<string>();
                     if (e.Name is not null) attrs.Add($"name={e.Name}");
                     foreach (var (k, v) in e.Attributes ?? new Dictionary<string, string>()) attrs.Add($"{k}={v}");
@@ -242,7 +246,7 @@ internal sealed partial class Commands
         var cmd = new Command(name, "List images") { quiet, digests, all, format, repo };
         cmd.SetAction(async (pr, ct) =>
         {
-            bool json = Json(pr, format);
+            bool json = Json(pr, format, templates: true);
             using Client c = Connect(pr);
             List<ImageSummary> list = await c.Get("v1/images", ApiJson.Default.ListImageSummary, ct);
             if (pr.GetValue(repo) is { Length: > 0 } r)
@@ -253,6 +257,7 @@ internal sealed partial class Commands
                 return 0;
             }
             if (json) { foreach (ImageSummary i in list) JsonLine(i, ApiJson.Default.ImageSummary); return 0; }
+            if (Templated(pr, format, list.OrderByDescending(i => i.Created ?? DateTimeOffset.MinValue), i => ImageRow(i, DateTimeOffset.UtcNow))) return 0;
             bool withDigests = pr.GetValue(digests);
             Table t = withDigests ? new("REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE") : new("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
             DateTimeOffset now = DateTimeOffset.UtcNow;

@@ -36,7 +36,7 @@ internal sealed partial class Commands
         "--network", "--net", "--ip", "--network-alias", "--net-alias", "-p", "--publish",
     ];
 
-    private static bool IsValueFlag(string a) => ValueFlags.Contains(a) || FeatureValueFlags.Contains(a);
+    private static bool IsValueFlag(string a) => ValueFlags.Contains(a) || FeatureValueFlags.Contains(a) || RunValueFlags.Contains(a);
 
     /// <summary>Inserts "--" after the first positional word following run/create/exec.</summary>
     public static string[] SeparateCommand(string[] args)
@@ -80,6 +80,7 @@ internal sealed partial class Commands
         public readonly Option<string[]> Publish = new("--publish", "-p") { Description = "Publish a container's port(s) to the host ([IP:][HOST:]CONTAINER[/udp])", Arity = ArgumentArity.ZeroOrMore };
         public readonly Option<bool> PublishAll = new("--publish-all", "-P") { Description = "Publish all exposed ports to random ports" };
         public readonly FeatureFlags Features = new();
+        public readonly RunFlags More = new();
         public readonly Argument<string> Image = new("IMAGE");
         public readonly Argument<string[]> Cmd = new("COMMAND") { Arity = ArgumentArity.ZeroOrMore };
 
@@ -88,6 +89,7 @@ internal sealed partial class Commands
             foreach (Option o in new Option[] { Name, Env, Workdir, Entrypoint, Hostname, User, Memory, Pids, Cpus, ReadOnly, CapAdd, CapDrop, Privileged, Labels, Network, Ip, Aliases, Publish, PublishAll, Interactive, Tty })
                 cmd.Options.Add(o);
             Features.AddTo(cmd);
+            More.AddTo(cmd);
             cmd.Arguments.Add(Image);
             cmd.Arguments.Add(Cmd);
         }
@@ -103,11 +105,11 @@ internal sealed partial class Commands
                 int eq = l.IndexOf('=');
                 labels[eq < 0 ? l : l[..eq]] = eq < 0 ? "" : l[(eq + 1)..];
             }
-            return Features.Apply(pr, new ContainerCreateRequest
+            return More.Apply(pr, Features.Apply(pr, new ContainerCreateRequest
             {
                 Image = pr.GetValue(Image)!, Name = pr.GetValue(Name), Cmd = cmd.Length > 0 ? [.. cmd] : null,
                 Entrypoint = ep is null ? null : ep.Length == 0 ? [] : [ep],
-                Env = pr.GetValue(Env) is { Length: > 0 } env ? env.Select(ExpandEnv).ToList() : null,
+                Env = pr.GetValue(Env) is { Length: > 0 } env ? env.Select(ExpandEnv).OfType<string>().ToList() : null,
                 WorkingDir = pr.GetValue(Workdir), Hostname = pr.GetValue(Hostname), User = pr.GetValue(User),
                 Memory = pr.GetValue(Memory) is { } m ? ParseBytes(m) : null, PidsLimit = pr.GetValue(Pids), Cpus = pr.GetValue(Cpus),
                 ReadOnly = pr.GetValue(ReadOnly), CapAdd = pr.GetValue(CapAdd) is { Length: > 0 } ca ? [.. ca] : null,
@@ -116,12 +118,12 @@ internal sealed partial class Commands
                 Tty = pr.GetValue(Tty), OpenStdin = pr.GetValue(Interactive), StdinOnce = pr.GetValue(Interactive) && attached,
                 NetworkMode = pr.GetValue(Network), Ip = pr.GetValue(Ip), NetworkAliases = pr.GetValue(Aliases) is { Length: > 0 } na ? [.. na] : null,
                 Publish = pr.GetValue(Publish) is { Length: > 0 } pp ? [.. pp] : null, PublishAll = pr.GetValue(PublishAll),
-            });
+            }));
         }
 
         /// <summary>docker: `-e KEY` takes KEY's value from the client's environment (dropped if unset).</summary>
-        private static string ExpandEnv(string e) =>
-            e.Contains('=') ? e : Environment.GetEnvironmentVariable(e) is { } v ? $"{e}={v}" : throw new CliException($"environment variable {e} is not set");
+        private static string? ExpandEnv(string e) =>
+            e.Contains('=') ? e : Environment.GetEnvironmentVariable(e) is { } v ? $"{e}={v}" : null;
     }
 
     public static long ParseBytes(string s)
@@ -331,32 +333,6 @@ internal sealed partial class Commands
             using Client c = Connect(pr);
             foreach (string id in pr.GetValue(ids)!)
                 Console.Out.WriteLine((await c.Send(HttpMethod.Post, $"v1/containers/{Esc(id)}/wait", null, ContainerJson.Default.ContainerWaitResponse, ct)).ExitCode);
-            return 0;
-        });
-        return cmd;
-    }
-
-    private Command Ps(string name = "ps")
-    {
-        var all = new Option<bool>("--all", "-a") { Description = "Show all containers (default shows just running)" };
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display container IDs" };
-        var format = FormatOption();
-        var cmd = new Command(name, "List containers") { all, quiet, format };
-        cmd.SetAction(async (pr, ct) =>
-        {
-            bool json = Json(pr, format);
-            using Client c = Connect(pr);
-            List<ContainerSummary> list = await c.Get($"v1/containers{(pr.GetValue(all) ? "?all=true" : "")}", ContainerJson.Default.ListContainerSummary, ct);
-            if (pr.GetValue(quiet)) { foreach (var s in list) Console.Out.WriteLine(s.Id[..12]); return 0; }
-            if (json) { foreach (var s in list) JsonLine(s, ContainerJson.Default.ContainerSummary); return 0; }
-            var t = new Table("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES");
-            var now = DateTimeOffset.UtcNow;
-            foreach (var s in list)
-            {
-                string command = s.Command.Length > 20 ? s.Command[..19] + "…" : s.Command;
-                t.Add(s.Id[..12], s.Image, $"\"{command}\"", Human.Ago(s.Created, now), StatusText(s.State, now), PortsText(s.Ports), s.Name);
-            }
-            Console.Out.Write(t.ToString());
             return 0;
         });
         return cmd;

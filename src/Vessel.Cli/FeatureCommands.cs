@@ -157,11 +157,12 @@ internal sealed partial class Commands
         cmd.Aliases.Add("list");
         cmd.SetAction(async (pr, ct) =>
         {
-            bool json = Json(pr, format);
+            bool json = Json(pr, format, templates: true);
             using Client c = Connect(pr);
             List<VolumeInfo> list = await c.Get("v1/volumes" + FilterQuery(pr.GetValue(filter)), VolumeJson.Default.ListVolumeInfo, ct);
             if (pr.GetValue(quiet)) { foreach (var v in list) Console.Out.WriteLine(v.Name); return 0; }
             if (json) { foreach (var v in list) JsonLine(v, VolumeJson.Default.VolumeInfo); return 0; }
+            if (Templated(pr, format, list, VolumeRow)) return 0;
             var t = new Table("DRIVER", "VOLUME NAME");
             foreach (var v in list) t.Add(v.Driver, v.Name);
             Console.Out.Write(t.ToString());

@@ -139,12 +139,13 @@ internal sealed partial class Commands
         cmd.Aliases.Add("ps");
         cmd.SetAction(async (pr, ct) =>
         {
-            bool json = Json(pr, format);
+            bool json = Json(pr, format, templates: true);
             using Client c = Connect(pr);
             List<MachineSummary> list = await c.Get($"v1/vms?all={(pr.GetValue(all) ? "true" : "false")}", MachineJson.Default.ListMachineSummary, ct);
             if (json) { foreach (MachineSummary s in list) JsonLine(s, MachineJson.Default.MachineSummary); return 0; }
             if (pr.GetValue(quiet)) { foreach (MachineSummary s in list) Console.Out.WriteLine(s.Id[..12]); return 0; }
             DateTimeOffset now = DateTimeOffset.UtcNow;
+            if (Templated(pr, format, list, s => VmRow(s, now))) return 0;
             var t = new Table("VM ID", "NAME", "CPUS", "MEMORY", "CREATED", "STATUS", "SOURCE");
             foreach (MachineSummary s in list)
                 t.Add(s.Id[..12], s.Name, s.Cpus.ToString(), $"{s.Memory / (1024 * 1024)}MiB", Human.Ago(s.Created, now), VmStatus(s.State, now), s.Source ?? "");
