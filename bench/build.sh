@@ -3,7 +3,8 @@
 # compiles a small static C program with the gcc of a debootstrap base (tests/fixtures/debian-gcc.sh) and copies it
 # into FROM scratch. Cold = every step runs (--no-cache; the base image is already unpacked for both), cached = an
 # unchanged rebuild. Vessel: bin/vessel against a private bin/vesseld; buildah: `buildah bud --layers` with a
-# private storage root, runc (crun refuses hybrid cgroups) and the host network, as Vessel's RUN uses today.
+# private storage root, runc (crun refuses hybrid cgroups) and the host network (Vessel's RUN joins its default bridge,
+# a veth per RUN, which only costs Vessel).
 # Writes docs/benchmarks/build.md and reassembles docs/benchmarks.md. Needs root, hyperfine, buildah, debootstrap
 # (scripts/setup.sh). BENCH_BUILD_RUNS (default 5) runs per command.
 set -euo pipefail
