@@ -284,7 +284,8 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
                 RUN echo compiled > /artifact
                 FROM bb:1
                 COPY --from=build /artifact /artifact
-                ENV MODE=prod
+                ENV MODE=dev
+                ENV MODE=prod WAS=$MODE
                 USER 1000:1000
                 WORKDIR /srv
                 EXPOSE 8080
@@ -309,6 +310,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
             Assert.Equal("1000:1000", cfg.GetProperty("User").GetString());
             Assert.Equal("/srv", cfg.GetProperty("WorkingDir").GetString());
             Assert.Contains("MODE=prod", cfg.GetProperty("Env").EnumerateArray().Select(e => e.GetString()));
+            Assert.Contains("WAS=dev", cfg.GetProperty("Env").EnumerateArray().Select(e => e.GetString())); // as Docker
             Assert.Equal("v", cfg.GetProperty("Labels").GetProperty("org.example.k").GetString());
         }
         var history = D.Vessel("history", "--no-trunc", "--format", "json", name);
