@@ -247,6 +247,10 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
             ["Containerfile"] = """
                 FROM bb:1
                 RUN echo this step changes nothing
+                RUN <<EOF
+                #!/bin/cat
+                echo run-by-sh
+                EOF
                 RUN --network=none ip -o addr show lo | grep -q 'inet 127.0.0.1' && ip -o link | grep -vc ': lo:' || true
                 ADD files.tar.xz /xz/
                 ADD files.tar.bz2 /bz/
@@ -261,6 +265,8 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         Ok(Binaries.Run("sh", ["-c", $"echo gzipped text | gzip > '{ctx}/note.gz'"]));
         var r = D.Vessel("build", "-t", "archives:1", ctx);
         Ok(r);
+        // A here-document with #! is a script file that RUN executes, as BuildKit (cat prints it; sh would run it).
+        Assert.Matches(@"#\d+ [\d.]+ echo run-by-sh\n", r.Err);
         // --network=none: a namespace of its own with loopback up and nothing else.
         Assert.Matches(@"#\d+ [\d.]+ 0\n", r.Err);
         var ls = D.Vessel("run", "--rm", "archives:1", "sh", "-c", "cat /xz/a.txt /bz/a.txt; ls /gz");
