@@ -170,7 +170,7 @@ internal sealed partial class Commands
             Description = "Filter output based on conditions provided (type, event, container, image, volume, network; also action, id, name)",
             AllowMultipleArgumentsPerToken = false,
         };
-        var format = FormatOption();
+        var format = TemplateFormatOption();
         var cmd = new Command("events", "Get real time events from the daemon") { since, until, filter, format };
         cmd.SetAction(async (pr, ct) =>
         {
@@ -241,7 +241,7 @@ internal sealed partial class Commands
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only show image IDs" };
         var digests = new Option<bool>("--digests") { Description = "Show digests" };
         var all = new Option<bool>("--all", "-a") { Description = "Show all images (there are no intermediate images: the same as without)" };
-        var format = FormatOption();
+        var format = TemplateFormatOption();
         var repo = new Argument<string?>("REPOSITORY[:TAG]") { Arity = ArgumentArity.ZeroOrOne, Description = "Only images of this repository (and tag)" };
         var cmd = new Command(name, "List images") { quiet, digests, all, format, repo };
         cmd.SetAction(async (pr, ct) =>

@@ -353,16 +353,28 @@ internal sealed partial class Commands
         var tail = new Option<string?>("--tail", "-n") { Description = "Number of lines to show from the end of the logs (default all)" };
         var timestamps = new Option<bool>("--timestamps", "-t") { Description = "Show timestamps" };
         var since = new Option<string?>("--since") { Description = "Show logs since a timestamp (RFC 3339 or unix seconds) or relative (e.g. 42m)" };
+        var until = new Option<string?>("--until") { Description = "Show logs before a timestamp (RFC 3339 or unix seconds) or relative (e.g. 42m)" };
         var id = new Argument<string>("CONTAINER");
-        var cmd = new Command("logs", "Fetch the logs of a container") { follow, tail, timestamps, since, id };
+        var cmd = new Command("logs", "Fetch the logs of a container") { follow, tail, timestamps, since, until, id };
         cmd.SetAction(async (pr, ct) =>
         {
             using Client c = Connect(pr);
             string? s = pr.GetValue(since) is { Length: > 0 } v ? SinceSeconds(v) : null;
-            await PrintLogs(c, pr.GetValue(id)!, pr.GetValue(follow), pr.GetValue(tail), pr.GetValue(timestamps), ct, s);
+            DateTimeOffset? u = pr.GetValue(until) is { Length: > 0 } uv ? UntilTime(uv) : null;
+            await PrintLogs(c, pr.GetValue(id)!, pr.GetValue(follow), pr.GetValue(tail), pr.GetValue(timestamps), ct, s, u);
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>--until as a point in time, to the tick (a timestamp copied from `logs -t` includes its own line).</summary>
+    private static DateTimeOffset UntilTime(string v)
+    {
+        if (decimal.TryParse(v, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out decimal secs))
+            return DateTimeOffset.UnixEpoch.AddTicks((long)(secs * TimeSpan.TicksPerSecond));
+        if (DateTimeOffset.TryParse(v, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t)) return t;
+        if (ParseDuration(v) is TimeSpan d) return DateTimeOffset.UtcNow - d;
+        throw new CliException($"invalid --until {v}: expected a timestamp, unix seconds or a duration like 10m");
     }
 
     private static string SinceSeconds(string v)
@@ -374,7 +386,8 @@ internal sealed partial class Commands
         throw new CliException($"invalid --since {v}: expected a timestamp, unix seconds or a duration like 10m");
     }
 
-    private static async Task PrintLogs(Client c, string id, bool follow, string? tail, bool timestamps, CancellationToken ct, string? since = null)
+    /// <param name="until">docker's --until: lines written after it are not shown, and a follow ends at the first of them.</param>
+    private static async Task PrintLogs(Client c, string id, bool follow, string? tail, bool timestamps, CancellationToken ct, string? since = null, DateTimeOffset? until = null)
     {
         var q = new List<string>();
         if (follow) q.Add("follow=true");
@@ -385,6 +398,7 @@ internal sealed partial class Commands
         {
             ContainerLogLine? l = JsonSerializer.Deserialize(line, ContainerJson.Default.ContainerLogLine);
             if (l is null) continue;
+            if (until is not null && l.Time > until) break;
             string text = timestamps ? l.Time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture) + " " + l.Log : l.Log;
             Stream to = l.Stream == "stderr" ? stderr : stdout;
             await to.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text), ct);

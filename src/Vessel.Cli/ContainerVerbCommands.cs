@@ -53,7 +53,7 @@ internal sealed partial class Commands
         rm.Aliases.Add("remove");
         var group = new Command("container", "Manage containers")
         {
-            CommitCmd(), CpCmd(), CreateCmd(), DiffCmd(), ExecCmd(), InspectContainer(), KillCmd(), LogsCmd(), ls,
+            AttachCmd(), CommitCmd(), CpCmd(), CreateCmd(), DiffCmd(), ExecCmd(), InspectContainer(), KillCmd(), LogsCmd(), ls,
             EachContainer("pause", "Pause all processes within one or more containers",
                 (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/pause", null, ct)),
             PortCmd(), RenameCmd(), RestartCmd(), rm, Run(), StartCmd(), StatsCmd(), StopCmd(), TopCmd(),
@@ -92,7 +92,7 @@ internal sealed partial class Commands
         var all = new Option<bool>("--all", "-a") { Description = "Show all containers (default shows just running)" };
         var noStream = new Option<bool>("--no-stream") { Description = "Disable streaming stats and only pull the first result" };
         var noTrunc = new Option<bool>("--no-trunc") { Description = "Do not truncate output" };
-        var format = FormatOption();
+        var format = TemplateFormatOption();
         var ids = new Argument<string[]>("CONTAINER") { Arity = ArgumentArity.ZeroOrMore };
         var cmd = new Command("stats", "Display a live stream of container(s) resource usage statistics") { all, noStream, noTrunc, format, ids };
         cmd.SetAction(async (pr, ct) =>

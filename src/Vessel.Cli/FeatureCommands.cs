@@ -152,7 +152,7 @@ internal sealed partial class Commands
     {
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display volume names" };
         var filter = new Option<string[]>("--filter", "-f") { Description = "Provide filter values (e.g. \"dangling=true\", \"label=KEY[=VALUE]\", \"name=…\")", Arity = ArgumentArity.ZeroOrMore };
-        var format = FormatOption();
+        var format = TemplateFormatOption();
         var cmd = new Command("ls", "List volumes") { quiet, filter, format };
         cmd.Aliases.Add("list");
         cmd.SetAction(async (pr, ct) =>

@@ -8,6 +8,11 @@ namespace Vessel.Cli;
 /// volume ls, network ls, stats, events) and Vessel's own for VMs.</summary>
 internal sealed partial class Commands
 {
+    private static Option<string?> TemplateFormatOption() => new("--format")
+    {
+        Description = "Format output: 'table' (default), 'json' (one JSON object per line), a Go template such as '{{.Name}}', or 'table TEMPLATE' (with headers)",
+    };
+
     /// <summary>Prints the rows through the --format template and answers true, or answers false for table/json.</summary>
     private static bool Templated<T>(ParseResult pr, Option<string?> format, IEnumerable<T> items, Func<T, TemplateRow> row)
     {

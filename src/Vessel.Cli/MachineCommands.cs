@@ -134,7 +134,7 @@ internal sealed partial class Commands
     {
         var all = new Option<bool>("--all", "-a") { Description = "Show all VMs (default shows just running)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display VM IDs" };
-        var format = FormatOption();
+        var format = TemplateFormatOption();
         var cmd = new Command("ls", "List VMs") { all, quiet, format };
         cmd.Aliases.Add("ps");
         cmd.SetAction(async (pr, ct) =>

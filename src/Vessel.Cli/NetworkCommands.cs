@@ -57,7 +57,7 @@ internal sealed partial class Commands
     {
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display network IDs" };
         var noTrunc = new Option<bool>("--no-trunc") { Description = "Do not truncate the output" };
-        var format = FormatOption();
+        var format = TemplateFormatOption();
         var cmd = new Command("ls", "List networks") { quiet, noTrunc, format };
         cmd.Aliases.Add("list");
         cmd.SetAction(async (pr, ct) =>

@@ -137,6 +137,9 @@ public sealed class DockerParityTests(BusyboxFixture f) : IClassFixture<BusyboxF
             Assert.Equal(["line-298", "line-299"], D.Vessel("logs", "--tail", "2", "chatty").OutLines);
             Assert.Empty(D.Vessel("logs", "--since", DateTimeOffset.UtcNow.AddMinutes(1).ToString("o", CultureInfo.InvariantCulture), "chatty").OutLines);
             Assert.Equal(lines, D.Vessel("logs", "--since", "10m", "chatty").OutLines);
+            string lastStamp = D.Vessel("logs", "-t", "--tail", "1", "chatty").Out.Split(' ')[0];
+            Assert.Equal(lines, D.Vessel("logs", "--until", lastStamp, "chatty").OutLines); // the line at the stamp is included
+            Assert.Empty(D.Vessel("logs", "--until", "2000-01-01T00:00:00Z", "chatty").OutLines);
 
             FailsWithOneLine(D.Vessel("run", "--rm", "--log-opt", "max-size=lots", Image, "true"), "max-size");
             FailsWithOneLine(D.Vessel("run", "--rm", "--log-driver", "syslog", Image, "true"), "syslog");
@@ -146,6 +149,59 @@ public sealed class DockerParityTests(BusyboxFixture f) : IClassFixture<BusyboxF
             D.Vessel("rm", "-f", "chatty");
         }
     }
+
+    /// <summary>A pull is an operation of the daemon: Ctrl-C of `vessel pull` cancels it there (not only the client),
+    /// exits 130 and names the operation, which `operation show` then reports as cancelled.</summary>
+    [Fact]
+    public async Task CtrlCOfPullCancelsTheOperation()
+    {
+        // A "registry" that accepts connections and never answers: the pull waits until it is cancelled.
+        using var stall = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        stall.Start();
+        var held = new List<System.Net.Sockets.Socket>();
+        using var stop = new CancellationTokenSource();
+        Task accepting = Task.Run(async () =>
+        {
+            try { while (true) { var s = await stall.AcceptSocketAsync(stop.Token); lock (held) held.Add(s); } }
+            catch (Exception e) when (e is OperationCanceledException or System.Net.Sockets.SocketException or ObjectDisposedException) { }
+        });
+        string target = $"127.0.0.1:{((System.Net.IPEndPoint)stall.LocalEndpoint).Port}/stall:1";
+        // SIGINT back to its default: a test host started from a background job inherits it ignored.
+        var psi = new System.Diagnostics.ProcessStartInfo("env") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "--default-signal=INT", Binaries.Vessel, "-H", D.Host, "pull", target }) psi.ArgumentList.Add(a);
+        using var pull = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            Task<string> err = pull.StandardError.ReadToEndAsync();
+            _ = pull.StandardOutput.ReadToEndAsync();
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!D.Vessel("operation", "ls", "--format", "json").OutLines.Any(l => l.Contains(target, StringComparison.Ordinal) && l.Contains("\"running\"", StringComparison.Ordinal)))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the pull never showed up as a running operation");
+                await Task.Delay(50);
+            }
+            Assert.Equal(0, Kill(pull.Id, 2));
+            using (var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await pull.WaitForExitAsync(limit.Token);
+            Assert.Equal(130, pull.ExitCode);
+            var m = System.Text.RegularExpressions.Regex.Match(await err, @"^vessel: pull cancelled \(operation ([0-9a-f]+)\)\n$");
+            Assert.True(m.Success, await err);
+            var show = D.Vessel("operation", "show", m.Groups[1].Value);
+            Ok(show);
+            using JsonDocument op = JsonDocument.Parse(show.Out);
+            Assert.Equal("cancelled", op.RootElement.GetProperty("status").GetString());
+        }
+        finally
+        {
+            if (!pull.HasExited) pull.Kill();
+            stop.Cancel();
+            stall.Stop();
+            await accepting.WaitAsync(TimeSpan.FromSeconds(10));
+            lock (held) foreach (var s in held) s.Dispose();
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    private static extern int Kill(int pid, int sig);
 
     [Fact]
     public void PrivilegedGetsEveryCapabilityTheDaemonHas()
