@@ -89,7 +89,7 @@ table(cached)
 print("\n- **vessel**: `vessel build -q` against a private `vesseld` (the CLI sends the context as a tar stream; RUN steps are Vessel containers "
       "on an overlay of the parent's snapshots, layers gzip level 'fastest'; the times include the CLI, the API and writing the image).")
 print("- **buildah**: `buildah bud --layers -q` with a private storage root (overlay driver), `--runtime runc` (crun refuses this host's hybrid "
-      "cgroups), `--network host` (what Vessel's RUN uses until bridge networks exist).")
+      "cgroups), `--network host` (Vessel's RUN joins its default bridge, a veth pair per RUN, which only Vessel pays).")
 print("- The machine is shared (2 cores, other builds running): expect tens of percent of noise; the ratios come from one invocation.")
 print("\nVessel's progress for the cached rebuild:\n\n```\n" + "\n".join(l for l in open(progress).read().splitlines() if l.strip()) + "\n```")
 print(f"\nVersions: {ver(['buildah','--version'])}; {ver(['/usr/sbin/runc','--version'])}.")

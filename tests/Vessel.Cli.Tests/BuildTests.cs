@@ -247,6 +247,10 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
             ["Containerfile"] = """
                 FROM bb:1
                 RUN echo this step changes nothing
+                RUN <<EOF
+                #!/bin/cat
+                echo run-by-sh
+                EOF
                 RUN --network=none ip -o addr show lo | grep -q 'inet 127.0.0.1' && ip -o link | grep -vc ': lo:' || true
                 ADD files.tar.xz /xz/
                 ADD files.tar.bz2 /bz/
@@ -261,6 +265,8 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         Ok(Binaries.Run("sh", ["-c", $"echo gzipped text | gzip > '{ctx}/note.gz'"]));
         var r = D.Vessel("build", "-t", "archives:1", ctx);
         Ok(r);
+        // A here-document with #! is a script file that RUN executes, as BuildKit (cat prints it; sh would run it).
+        Assert.Matches(@"#\d+ [\d.]+ echo run-by-sh\n", r.Err);
         // --network=none: a namespace of its own with loopback up and nothing else.
         Assert.Matches(@"#\d+ [\d.]+ 0\n", r.Err);
         var ls = D.Vessel("run", "--rm", "archives:1", "sh", "-c", "cat /xz/a.txt /bz/a.txt; ls /gz");
@@ -284,7 +290,8 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
                 RUN echo compiled > /artifact
                 FROM bb:1
                 COPY --from=build /artifact /artifact
-                ENV MODE=prod
+                ENV MODE=dev
+                ENV MODE=prod WAS=$MODE
                 USER 1000:1000
                 WORKDIR /srv
                 EXPOSE 8080
@@ -309,6 +316,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
             Assert.Equal("1000:1000", cfg.GetProperty("User").GetString());
             Assert.Equal("/srv", cfg.GetProperty("WorkingDir").GetString());
             Assert.Contains("MODE=prod", cfg.GetProperty("Env").EnumerateArray().Select(e => e.GetString()));
+            Assert.Contains("WAS=dev", cfg.GetProperty("Env").EnumerateArray().Select(e => e.GetString())); // as Docker
             Assert.Equal("v", cfg.GetProperty("Labels").GetProperty("org.example.k").GetString());
         }
         var history = D.Vessel("history", "--no-trunc", "--format", "json", name);

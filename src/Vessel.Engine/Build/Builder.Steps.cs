@@ -26,7 +26,10 @@ internal sealed partial class Builder
     private void RunStep(State st, RunInstruction run)
     {
         st.K++;
-        IReadOnlyList<string> argv = run.Command.Exec ?? [.. st.Shell, ShellScript(run)];
+        // A RUN that is just a here-document starting with #! runs it as a script file, as BuildKit does.
+        Heredoc? script = run.Command.Exec is null && IsOnlyHeredoc(run) && run.Heredocs[0].Content.StartsWith("#!", StringComparison.Ordinal)
+            ? run.Heredocs[0] : null;
+        IReadOnlyList<string> argv = run.Command.Exec ?? (script is not null ? [ScriptDir + script.Name] : [.. st.Shell, ShellScript(run)]);
         string user = st.Runtime.User ?? "";
         string workdir = string.IsNullOrEmpty(st.Runtime.WorkingDir) ? "/" : st.Runtime.WorkingDir!;
         string network = run.Network ?? "default";
@@ -38,11 +41,18 @@ internal sealed partial class Builder
         var predefined = _args.PredefinedGiven().Where(p => !st.Args.ContainsKey(p.Key)).Select(p => $"{p.Key}={p.Value}").ToList();
         string display = run.Command.IsExec ? Json(argv) : run.Command.Shell!;
         string createdBy = "RUN " + (argEnv.Count > 0 ? $"|{argEnv.Count} {string.Join(' ', argEnv)} " : "") + string.Join(' ', argv);
-        string key = Hash(st.Key, "run", Json(argv), Json(env), Json(argEnv), user, workdir, network);
+        string key = Hash(st.Key, "run", Json(argv), Json(env), Json(argEnv), user, workdir, network, script?.Content ?? "");
         int no = Begin($"[{st.Label}{st.K}/{st.N}] RUN {OneLine(display)}");
         LayerStep(st, no, key, createdBy, (dir, rootfs, sw) =>
-            ExecuteRun(no, dir, rootfs, argv, [.. env, .. argEnv, .. predefined], user, workdir, network, display, sw));
+            ExecuteRun(no, dir, rootfs, argv, [.. env, .. argEnv, .. predefined], user, workdir, network, display, script, sw));
     }
+
+    /// <summary>Where a #! here-document is mounted (read-only) for RUN to execute, as in BuildKit.</summary>
+    private const string ScriptDir = "/dev/pipes/";
+
+    private static bool IsOnlyHeredoc(RunInstruction run) =>
+        run.Heredocs.Count == 1 && System.Text.RegularExpressions.Regex.IsMatch(run.Command.Shell!.Trim(),
+            @"^<<-?[""']?" + System.Text.RegularExpressions.Regex.Escape(run.Heredocs[0].Name) + @"[""']?$");
 
     /// <summary>The shell form's script. A RUN that is just a here-document runs the document; other
     /// here-documents are handed to the shell with the command (the shell reads them itself).</summary>
@@ -50,8 +60,7 @@ internal sealed partial class Builder
     {
         string cmd = run.Command.Shell!;
         if (run.Heredocs.Count == 0) return cmd;
-        if (run.Heredocs.Count == 1 && System.Text.RegularExpressions.Regex.IsMatch(cmd.Trim(), @"^<<-?[""']?" + System.Text.RegularExpressions.Regex.Escape(run.Heredocs[0].Name) + @"[""']?$"))
-            return run.Heredocs[0].Content;
+        if (IsOnlyHeredoc(run)) return run.Heredocs[0].Content;
         var sb = new StringBuilder(cmd).Append('\n');
         foreach (Heredoc h in run.Heredocs) sb.Append(h.Content).Append(h.Name).Append('\n');
         return sb.ToString();
@@ -64,7 +73,7 @@ internal sealed partial class Builder
     }
 
     private void ExecuteRun(int no, string dir, string rootfs, IReadOnlyList<string> argv, List<string> env, string user, string workdir,
-        string network, string display, Stopwatch sw)
+        string network, string display, Heredoc? script, Stopwatch sw)
     {
         InRoot.MkdirAll(rootfs, workdir, 0, 0);
         string[] mountPoints = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
@@ -107,6 +116,13 @@ internal sealed partial class Builder
             File.WriteAllText(resolv, bridge || host ? resolvText : "");
             if (!spec.Mounts!.Any(m => m.Destination == "/etc/resolv.conf"))
                 spec.Mounts!.Add(new MountSpec { Destination = "/etc/resolv.conf", Type = "bind", Source = resolv, Options = ["rbind", "rprivate"] });
+            if (script is not null)
+            {
+                string file = Path.Combine(dir, "script");
+                File.WriteAllText(file, script.Content);
+                File.SetUnixFileMode(file, (UnixFileMode)0x1ed);
+                spec.Mounts!.Add(new MountSpec { Destination = ScriptDir + script.Name, Type = "bind", Source = file, Options = ["rbind", "ro", "rprivate"] });
+            }
         }
         catch (EngineException e)
         {

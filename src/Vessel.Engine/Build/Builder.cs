@@ -245,15 +245,12 @@ internal sealed partial class Builder
         {
             case KeyValueInstruction { Keyword: "ENV" } env:
             {
-                var pairs = new List<string>();
-                foreach (var (k, raw) in env.Pairs)
-                {
-                    string v = Expand(st, raw, i.Pos);
-                    string key = Expand(st, k, i.Pos);
-                    pairs.Add(key + "=" + v);
+                // Every value expands against the env from before the instruction, as Docker: after ENV A=1,
+                // `ENV A=2 B=$A` sets B=1.
+                var pairs = env.Pairs.Select(p => (Key: Expand(st, p.Key, i.Pos), Value: Expand(st, p.Value, i.Pos))).ToList();
+                foreach (var (key, v) in pairs)
                     st.SetRuntime(c => c with { Env = SetEnv(c.Env, key, v) });
-                }
-                createdBy = "ENV " + string.Join(' ', pairs);
+                createdBy = "ENV " + string.Join(' ', pairs.Select(p => p.Key + "=" + p.Value));
                 break;
             }
             case KeyValueInstruction label:
