@@ -409,9 +409,11 @@ internal sealed partial class Commands
     private Command InspectContainer()
     {
         var ids = new Argument<string[]>("CONTAINER") { Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("inspect", "Display detailed information on one or more containers") { ids };
+        var format = InspectFormatOption();
+        var cmd = new Command("inspect", "Display detailed information on one or more containers") { format, ids };
         cmd.SetAction(async (pr, ct) =>
         {
+            Template? template = pr.GetValue(format) is { Length: > 0 } f && f != "json" ? Template.Parse(f) : null;
             using Client c = Connect(pr);
             var docs = new List<string>();
             foreach (string id in pr.GetValue(ids)!)
@@ -419,6 +421,7 @@ internal sealed partial class Commands
                 ContainerInspect i = await c.Get($"v1/containers/{Esc(id)}", ContainerJson.Default.ContainerInspect, ct);
                 docs.Add(JsonSerializer.Serialize(i, IndentedContainers.ContainerInspect));
             }
+            if (PrintInspectTemplate(template, docs)) return 0;
             Console.Out.WriteLine("[\n" + string.Join(",\n", docs) + "\n]");
             return 0;
         });
