@@ -14,7 +14,8 @@ internal sealed partial class Commands
     {
         var vm = new Command("vm", "Manage virtual machines");
         vm.Subcommands.Add(VmCreate());
-        foreach (var (verb, what) in new[] { ("start", "Start one or more VMs"), ("kill", "Kill one or more running VMs (QEMU gets SIGKILL)"),
+        vm.Subcommands.Add(VmStart());
+        foreach (var (verb, what) in new[] { ("kill", "Kill one or more running VMs (QEMU gets SIGKILL)"),
                      ("pause", "Pause one or more VMs (QMP stop)"), ("resume", "Resume one or more paused VMs (QMP cont)") })
             vm.Subcommands.Add(VmVerb(verb, what, null));
         vm.Subcommands.Add(VmVerb("stop", "Stop one or more VMs: ACPI power-down, then after --time QEMU quits", "t"));
