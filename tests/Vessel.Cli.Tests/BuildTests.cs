@@ -122,6 +122,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
                 RUN echo 'builder:x:4242:4343::/home/builder:/bin/sh' >> /etc/passwd && echo 'builders:x:4343:' >> /etc/group
                 ADD files.tar.gz /opt/extracted/
                 ADD files.tar.gz /opt/plain-copy.tgz.d/
+                ADD --chown=builder:builders files.tar.gz /opt/owned-tar/
                 COPY --chown=builder:builders --chmod=0640 sub/a.txt /opt/owned.txt
                 COPY sub /opt/sub-contents
                 USER builder
@@ -140,11 +141,14 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         Ok(r);
         Assert.Contains("COPY --chown=builder:builders --chmod=0640 sub/a.txt /opt/owned.txt", r.Err);
         var ls = D.Vessel("run", "--rm", "--entrypoint", "sh", "more:1", "-c",
-            "stat -c '%n %u:%g %a' /opt/owned.txt /opt/extracted/a.txt /opt/extracted/deeper/b.txt /opt/sub-contents/deeper/b.txt /tmp/made-by-builder; cat /tmp/uid");
+            "stat -c '%n %u:%g %a' /opt/owned.txt /opt/extracted/a.txt /opt/extracted/deeper/b.txt /opt/sub-contents/deeper/b.txt /tmp/made-by-builder " +
+            "/opt/owned-tar /opt/owned-tar/deeper /opt/owned-tar/deeper/b.txt; cat /tmp/uid");
         Ok(ls);
         Assert.Equal([
             "/opt/owned.txt 4242:4343 640", "/opt/extracted/a.txt 0:0 644", "/opt/extracted/deeper/b.txt 0:0 644",
-            "/opt/sub-contents/deeper/b.txt 0:0 644", "/tmp/made-by-builder 4242:4343 644", "4242"], ls.OutLines);
+            "/opt/sub-contents/deeper/b.txt 0:0 644", "/tmp/made-by-builder 4242:4343 644",
+            // ADD --chown owns what it extracts, as BuildKit (v0.23+) does.
+            "/opt/owned-tar 4242:4343 755", "/opt/owned-tar/deeper 4242:4343 755", "/opt/owned-tar/deeper/b.txt 4242:4343 644", "4242"], ls.OutLines);
         // ENTRYPOINT without CMD in this file clears the base image's CMD ["sh"].
         Assert.Equal("a", D.Vessel("run", "--rm", "more:1", "/opt/owned.txt").Out.Trim());
         var inspect = D.Vessel("image", "inspect", "more:1");

@@ -45,6 +45,30 @@ internal static class AddArchive
         return s;
     }
 
+    /// <summary>The names of the archive's entries (a second pass, for --chown), whiteouts left out; "" is the
+    /// destination directory itself (an entry "./").</summary>
+    public static List<string> EntryNames(string path, string name)
+    {
+        var names = new List<string>();
+        Action done;
+        using (var s = OpenTar(path, name, out done))
+        using (var tar = new System.Formats.Tar.TarReader(s))
+        {
+            while (tar.GetNextEntry() is { } e)
+            {
+                string n = e.Name.TrimEnd('/');
+                if (n.StartsWith("./", StringComparison.Ordinal)) n = n[2..];
+                if (n == ".") n = ""; // the destination itself
+                if (n.Split('/')[^1].StartsWith(".wh.", StringComparison.Ordinal)) continue;
+                names.Add(n);
+            }
+            // The rest of the stream (padding), so the tool ends cleanly.
+            s.CopyTo(Stream.Null);
+        }
+        done();
+        return names;
+    }
+
     private static Kind Sniff(string path)
     {
         Span<byte> h = stackalloc byte[6];

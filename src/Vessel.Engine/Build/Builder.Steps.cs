@@ -470,7 +470,7 @@ internal sealed partial class Builder
                     try { (uid, gid, _) = ContainerSpec.ResolveUser(chown, ReadSmall(rootfs, "/etc/passwd"), ReadSmall(rootfs, "/etc/group")); }
                     catch (EngineException e) { throw new ContainerfileException(copy.Pos, $"--chown={chown}: {e.Message}"); }
                 }
-                foreach (Source src in sources) CopyInto(rootfs, src, destAbs, destDir, uid, gid, chmod, copy.IsAdd && fromContext, fromContext);
+                foreach (Source src in sources) CopyInto(rootfs, src, destAbs, destDir, uid, gid, chown is not null, chmod, copy.IsAdd && fromContext, fromContext);
             });
         }
         finally
@@ -611,7 +611,7 @@ internal sealed partial class Builder
 
     /// <summary>Copies one source into the rootfs: a directory's contents into the destination directory, a file
     /// to the destination (or into it when it is a directory); ADD extracts local tar archives.</summary>
-    private void CopyInto(string rootfs, Source src, string destAbs, bool destDir, uint uid, uint gid, UnixFileMode? chmod, bool add, bool fromContext)
+    private void CopyInto(string rootfs, Source src, string destAbs, bool destDir, uint uid, uint gid, bool chowned, UnixFileMode? chmod, bool add, bool fromContext)
     {
         if (src.Content is not null)
         {
@@ -644,6 +644,15 @@ internal sealed partial class Builder
                 using (var f = AddArchive.OpenTar(src.Host, src.Rel, out done))
                     LayerExtractor.Extract(f, dir, "ADD " + src.Rel, null, new ExtractionOptions { Whiteouts = WhiteoutMode.Apply });
                 done();
+                // --chown applies to the archive's entries too, as BuildKit (since v0.23) does.
+                if (chowned)
+                {
+                    foreach (string name in AddArchive.EntryNames(src.Host, src.Rel))
+                    {
+                        string host = InRoot.Resolve(rootfs, name.Length == 0 ? destAbs : destAbs.TrimEnd('/') + "/" + name, followLast: false);
+                        if (Exists(host)) InRoot.Chown(host, uid, gid);
+                    }
+                }
             }
             catch (LayerException e) { throw new BuildException($"ADD {src.Rel}: {e.Message}"); }
             return;
