@@ -3,7 +3,8 @@
 # compiles a small static C program with the gcc of a debootstrap base (tests/fixtures/debian-gcc.sh) and copies it
 # into FROM scratch. Cold = every step runs (--no-cache; the base image is already unpacked for both), cached = an
 # unchanged rebuild. Vessel: bin/vessel against a private bin/vesseld; buildah: `buildah bud --layers` with a
-# private storage root, runc (crun refuses hybrid cgroups) and the host network, as Vessel's RUN uses today.
+# private storage root, runc (crun refuses hybrid cgroups) and the host network (Vessel's RUN joins its default bridge,
+# a veth per RUN, which only costs Vessel).
 # Writes docs/benchmarks/build.md and reassembles docs/benchmarks.md. Needs root, hyperfine, buildah, debootstrap
 # (scripts/setup.sh). BENCH_BUILD_RUNS (default 5) runs per command.
 set -euo pipefail
@@ -88,7 +89,7 @@ table(cached)
 print("\n- **vessel**: `vessel build -q` against a private `vesseld` (the CLI sends the context as a tar stream; RUN steps are Vessel containers "
       "on an overlay of the parent's snapshots, layers gzip level 'fastest'; the times include the CLI, the API and writing the image).")
 print("- **buildah**: `buildah bud --layers -q` with a private storage root (overlay driver), `--runtime runc` (crun refuses this host's hybrid "
-      "cgroups), `--network host` (what Vessel's RUN uses until bridge networks exist).")
+      "cgroups), `--network host` (Vessel's RUN joins its default bridge, a veth pair per RUN, which only Vessel pays).")
 print("- The machine is shared (2 cores, other builds running): expect tens of percent of noise; the ratios come from one invocation.")
 print("\nVessel's progress for the cached rebuild:\n\n```\n" + "\n".join(l for l in open(progress).read().splitlines() if l.strip()) + "\n```")
 print(f"\nVersions: {ver(['buildah','--version'])}; {ver(['/usr/sbin/runc','--version'])}.")

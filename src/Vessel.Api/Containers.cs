@@ -69,6 +69,10 @@ public sealed record ContainerCreateRequest
     public long? CpuShares { get; init; }
     /// <summary>Published ports (-p); `vessel port` and inspect show them.</summary>
     public List<PortMapping>? Ports { get; init; }
+    /// <summary>--log-driver: json-file (or local, the same files); anything else is refused.</summary>
+    public string? LogDriver { get; init; }
+    /// <summary>--log-opt: max-size (docker's units, -1 unlimited), max-file (rotated files kept, 1–100).</summary>
+    public Dictionary<string, string>? LogOptions { get; init; }
 }
 
 public sealed record ContainerCreateResponse(string Id, string Name, List<string> Warnings);

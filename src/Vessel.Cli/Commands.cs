@@ -78,11 +78,13 @@ internal sealed partial class Commands
         Description = "Output format: 'table' (default, for people) or 'json' (one JSON object per line)",
     };
 
-    private static bool Json(ParseResult pr, Option<string?> format) => pr.GetValue(format) switch
+    /// <param name="templates">the command prints Go templates itself (<see cref="Templated"/>): a template is no error.</param>
+    private static bool Json(ParseResult pr, Option<string?> format, bool templates = false) => pr.GetValue(format) switch
     {
         null or "" or "table" => false,
         "json" => true,
-        string f => throw new CliException($"unsupported --format {f}: use 'table' or 'json'"),
+        string f when templates && Template.IsTemplate(f) => Template.Parse(f) is null,
+        string f => throw new CliException($"unsupported --format {f}: use 'table' or 'json'{(f.Contains("{{", StringComparison.Ordinal) ? " (this command takes no Go template)" : "")}"),
     };
 
     private static void JsonLine<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
@@ -165,14 +167,15 @@ internal sealed partial class Commands
         var until = new Option<string?>("--until") { Description = "Stream events until this timestamp ('now' ends at once after the history)" };
         var filter = new Option<string[]>("--filter", "-f")
         {
-            Description = "Filter output based on conditions provided (type=, action=, id=, name=)",
+            Description = "Filter output based on conditions provided (type, event, container, image, volume, network; also action, id, name)",
             AllowMultipleArgumentsPerToken = false,
         };
-        var format = FormatOption();
+        var format = TemplateFormatOption();
         var cmd = new Command("events", "Get real time events from the daemon") { since, until, filter, format };
         cmd.SetAction(async (pr, ct) =>
         {
-            bool json = Json(pr, format);
+            bool json = Json(pr, format, templates: true);
+            Template? template = Template.IsTemplate(pr.GetValue(format)) ? Template.Parse(pr.GetValue(format)!) : null;
             var query = new List<string>();
             DateTimeOffset now = DateTimeOffset.UtcNow;
             if (pr.GetValue(since) is { Length: > 0 } s) query.Add("since=" + UnixSeconds(s, now, "--since"));
@@ -190,6 +193,7 @@ internal sealed partial class Commands
                 {
                     if (json) { Console.Out.WriteLine(line); continue; }
                     EventMessage e = JsonSerializer.Deserialize(line, ApiJson.Default.EventMessage)!;
+                    if (template is not null) { template.Print([EventRow(e)], Console.Out); continue; }
                     var attrs = new List<string>();
                     if (e.Name is not null) attrs.Add($"name={e.Name}");
                     foreach (var (k, v) in e.Attributes ?? new Dictionary<string, string>()) attrs.Add($"{k}={v}");
@@ -237,12 +241,12 @@ internal sealed partial class Commands
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only show image IDs" };
         var digests = new Option<bool>("--digests") { Description = "Show digests" };
         var all = new Option<bool>("--all", "-a") { Description = "Show all images (there are no intermediate images: the same as without)" };
-        var format = FormatOption();
+        var format = TemplateFormatOption();
         var repo = new Argument<string?>("REPOSITORY[:TAG]") { Arity = ArgumentArity.ZeroOrOne, Description = "Only images of this repository (and tag)" };
         var cmd = new Command(name, "List images") { quiet, digests, all, format, repo };
         cmd.SetAction(async (pr, ct) =>
         {
-            bool json = Json(pr, format);
+            bool json = Json(pr, format, templates: true);
             using Client c = Connect(pr);
             List<ImageSummary> list = await c.Get("v1/images", ApiJson.Default.ListImageSummary, ct);
             if (pr.GetValue(repo) is { Length: > 0 } r)
@@ -253,6 +257,7 @@ internal sealed partial class Commands
                 return 0;
             }
             if (json) { foreach (ImageSummary i in list) JsonLine(i, ApiJson.Default.ImageSummary); return 0; }
+            if (Templated(pr, format, list.OrderByDescending(i => i.Created ?? DateTimeOffset.MinValue), i => ImageRow(i, DateTimeOffset.UtcNow))) return 0;
             bool withDigests = pr.GetValue(digests);
             Table t = withDigests ? new("REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE") : new("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
             DateTimeOffset now = DateTimeOffset.UtcNow;
@@ -285,9 +290,11 @@ internal sealed partial class Commands
     private Command Inspect()
     {
         var names = new Argument<string[]>("IMAGE") { Arity = ArgumentArity.OneOrMore, Description = "Image name or ID" };
-        var cmd = new Command("inspect", "Display detailed information on one or more images (a JSON array)") { names };
+        var format = InspectFormatOption();
+        var cmd = new Command("inspect", "Display detailed information on one or more images (a JSON array)") { format, names };
         cmd.SetAction(async (pr, ct) =>
         {
+            Template? template = pr.GetValue(format) is { Length: > 0 } f && f != "json" ? Template.Parse(f) : null;
             using Client c = Connect(pr);
             var found = new List<ImageInspect>();
             var errors = new List<string>();
@@ -296,7 +303,8 @@ internal sealed partial class Commands
                 try { found.Add(await c.Get("v1/images/" + Client.PathName(n), ApiJson.Default.ImageInspect, ct)); }
                 catch (CliException e) { errors.Add(e.Message); }
             }
-            Console.Out.WriteLine(JsonSerializer.Serialize(found, Indented.ListImageInspect));
+            if (!PrintInspectTemplate(template, found.Select(i => JsonSerializer.Serialize(i, Indented.ImageInspect))))
+                Console.Out.WriteLine(JsonSerializer.Serialize(found, Indented.ListImageInspect));
             if (errors.Count == 0) return 0;
             Console.Out.Flush();
             foreach (string e in errors.Take(errors.Count - 1)) Console.Error.WriteLine($"vessel: {e}");

@@ -36,7 +36,7 @@ internal sealed partial class Commands
         "--network", "--net", "--ip", "--network-alias", "--net-alias", "-p", "--publish",
     ];
 
-    private static bool IsValueFlag(string a) => ValueFlags.Contains(a) || FeatureValueFlags.Contains(a);
+    private static bool IsValueFlag(string a) => ValueFlags.Contains(a) || FeatureValueFlags.Contains(a) || RunValueFlags.Contains(a);
 
     /// <summary>Inserts "--" after the first positional word following run/create/exec.</summary>
     public static string[] SeparateCommand(string[] args)
@@ -80,6 +80,7 @@ internal sealed partial class Commands
         public readonly Option<string[]> Publish = new("--publish", "-p") { Description = "Publish a container's port(s) to the host ([IP:][HOST:]CONTAINER[/udp])", Arity = ArgumentArity.ZeroOrMore };
         public readonly Option<bool> PublishAll = new("--publish-all", "-P") { Description = "Publish all exposed ports to random ports" };
         public readonly FeatureFlags Features = new();
+        public readonly RunFlags More = new();
         public readonly Argument<string> Image = new("IMAGE");
         public readonly Argument<string[]> Cmd = new("COMMAND") { Arity = ArgumentArity.ZeroOrMore };
 
@@ -88,6 +89,7 @@ internal sealed partial class Commands
             foreach (Option o in new Option[] { Name, Env, Workdir, Entrypoint, Hostname, User, Memory, Pids, Cpus, ReadOnly, CapAdd, CapDrop, Privileged, Labels, Network, Ip, Aliases, Publish, PublishAll, Interactive, Tty })
                 cmd.Options.Add(o);
             Features.AddTo(cmd);
+            More.AddTo(cmd);
             cmd.Arguments.Add(Image);
             cmd.Arguments.Add(Cmd);
         }
@@ -103,11 +105,11 @@ internal sealed partial class Commands
                 int eq = l.IndexOf('=');
                 labels[eq < 0 ? l : l[..eq]] = eq < 0 ? "" : l[(eq + 1)..];
             }
-            return Features.Apply(pr, new ContainerCreateRequest
+            return More.Apply(pr, Features.Apply(pr, new ContainerCreateRequest
             {
                 Image = pr.GetValue(Image)!, Name = pr.GetValue(Name), Cmd = cmd.Length > 0 ? [.. cmd] : null,
                 Entrypoint = ep is null ? null : ep.Length == 0 ? [] : [ep],
-                Env = pr.GetValue(Env) is { Length: > 0 } env ? env.Select(ExpandEnv).ToList() : null,
+                Env = pr.GetValue(Env) is { Length: > 0 } env ? env.Select(ExpandEnv).OfType<string>().ToList() : null,
                 WorkingDir = pr.GetValue(Workdir), Hostname = pr.GetValue(Hostname), User = pr.GetValue(User),
                 Memory = pr.GetValue(Memory) is { } m ? ParseBytes(m) : null, PidsLimit = pr.GetValue(Pids), Cpus = pr.GetValue(Cpus),
                 ReadOnly = pr.GetValue(ReadOnly), CapAdd = pr.GetValue(CapAdd) is { Length: > 0 } ca ? [.. ca] : null,
@@ -116,12 +118,12 @@ internal sealed partial class Commands
                 Tty = pr.GetValue(Tty), OpenStdin = pr.GetValue(Interactive), StdinOnce = pr.GetValue(Interactive) && attached,
                 NetworkMode = pr.GetValue(Network), Ip = pr.GetValue(Ip), NetworkAliases = pr.GetValue(Aliases) is { Length: > 0 } na ? [.. na] : null,
                 Publish = pr.GetValue(Publish) is { Length: > 0 } pp ? [.. pp] : null, PublishAll = pr.GetValue(PublishAll),
-            });
+            }));
         }
 
         /// <summary>docker: `-e KEY` takes KEY's value from the client's environment (dropped if unset).</summary>
-        private static string ExpandEnv(string e) =>
-            e.Contains('=') ? e : Environment.GetEnvironmentVariable(e) is { } v ? $"{e}={v}" : throw new CliException($"environment variable {e} is not set");
+        private static string? ExpandEnv(string e) =>
+            e.Contains('=') ? e : Environment.GetEnvironmentVariable(e) is { } v ? $"{e}={v}" : null;
     }
 
     public static long ParseBytes(string s)
@@ -336,32 +338,6 @@ internal sealed partial class Commands
         return cmd;
     }
 
-    private Command Ps(string name = "ps")
-    {
-        var all = new Option<bool>("--all", "-a") { Description = "Show all containers (default shows just running)" };
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display container IDs" };
-        var format = FormatOption();
-        var cmd = new Command(name, "List containers") { all, quiet, format };
-        cmd.SetAction(async (pr, ct) =>
-        {
-            bool json = Json(pr, format);
-            using Client c = Connect(pr);
-            List<ContainerSummary> list = await c.Get($"v1/containers{(pr.GetValue(all) ? "?all=true" : "")}", ContainerJson.Default.ListContainerSummary, ct);
-            if (pr.GetValue(quiet)) { foreach (var s in list) Console.Out.WriteLine(s.Id[..12]); return 0; }
-            if (json) { foreach (var s in list) JsonLine(s, ContainerJson.Default.ContainerSummary); return 0; }
-            var t = new Table("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES");
-            var now = DateTimeOffset.UtcNow;
-            foreach (var s in list)
-            {
-                string command = s.Command.Length > 20 ? s.Command[..19] + "…" : s.Command;
-                t.Add(s.Id[..12], s.Image, $"\"{command}\"", Human.Ago(s.Created, now), StatusText(s.State, now), PortsText(s.Ports), s.Name);
-            }
-            Console.Out.Write(t.ToString());
-            return 0;
-        });
-        return cmd;
-    }
-
     private static string StatusText(ContainerStateInfo s, DateTimeOffset now) => s.Status switch
     {
         ContainerStatus.Running => "Up " + Human.Duration(now - (s.StartedAt ?? now)) + HealthSuffix(s.Health),
@@ -377,16 +353,28 @@ internal sealed partial class Commands
         var tail = new Option<string?>("--tail", "-n") { Description = "Number of lines to show from the end of the logs (default all)" };
         var timestamps = new Option<bool>("--timestamps", "-t") { Description = "Show timestamps" };
         var since = new Option<string?>("--since") { Description = "Show logs since a timestamp (RFC 3339 or unix seconds) or relative (e.g. 42m)" };
+        var until = new Option<string?>("--until") { Description = "Show logs before a timestamp (RFC 3339 or unix seconds) or relative (e.g. 42m)" };
         var id = new Argument<string>("CONTAINER");
-        var cmd = new Command("logs", "Fetch the logs of a container") { follow, tail, timestamps, since, id };
+        var cmd = new Command("logs", "Fetch the logs of a container") { follow, tail, timestamps, since, until, id };
         cmd.SetAction(async (pr, ct) =>
         {
             using Client c = Connect(pr);
             string? s = pr.GetValue(since) is { Length: > 0 } v ? SinceSeconds(v) : null;
-            await PrintLogs(c, pr.GetValue(id)!, pr.GetValue(follow), pr.GetValue(tail), pr.GetValue(timestamps), ct, s);
+            DateTimeOffset? u = pr.GetValue(until) is { Length: > 0 } uv ? UntilTime(uv) : null;
+            await PrintLogs(c, pr.GetValue(id)!, pr.GetValue(follow), pr.GetValue(tail), pr.GetValue(timestamps), ct, s, u);
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>--until as a point in time, to the tick (a timestamp copied from `logs -t` includes its own line).</summary>
+    private static DateTimeOffset UntilTime(string v)
+    {
+        if (decimal.TryParse(v, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out decimal secs))
+            return DateTimeOffset.UnixEpoch.AddTicks((long)(secs * TimeSpan.TicksPerSecond));
+        if (DateTimeOffset.TryParse(v, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t)) return t;
+        if (ParseDuration(v) is TimeSpan d) return DateTimeOffset.UtcNow - d;
+        throw new CliException($"invalid --until {v}: expected a timestamp, unix seconds or a duration like 10m");
     }
 
     private static string SinceSeconds(string v)
@@ -398,7 +386,8 @@ internal sealed partial class Commands
         throw new CliException($"invalid --since {v}: expected a timestamp, unix seconds or a duration like 10m");
     }
 
-    private static async Task PrintLogs(Client c, string id, bool follow, string? tail, bool timestamps, CancellationToken ct, string? since = null)
+    /// <param name="until">docker's --until: lines written after it are not shown, and a follow ends at the first of them.</param>
+    private static async Task PrintLogs(Client c, string id, bool follow, string? tail, bool timestamps, CancellationToken ct, string? since = null, DateTimeOffset? until = null)
     {
         var q = new List<string>();
         if (follow) q.Add("follow=true");
@@ -409,6 +398,7 @@ internal sealed partial class Commands
         {
             ContainerLogLine? l = JsonSerializer.Deserialize(line, ContainerJson.Default.ContainerLogLine);
             if (l is null) continue;
+            if (until is not null && l.Time > until) break;
             string text = timestamps ? l.Time.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture) + " " + l.Log : l.Log;
             Stream to = l.Stream == "stderr" ? stderr : stdout;
             await to.WriteAsync(System.Text.Encoding.UTF8.GetBytes(text), ct);
@@ -419,9 +409,11 @@ internal sealed partial class Commands
     private Command InspectContainer()
     {
         var ids = new Argument<string[]>("CONTAINER") { Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("inspect", "Display detailed information on one or more containers") { ids };
+        var format = InspectFormatOption();
+        var cmd = new Command("inspect", "Display detailed information on one or more containers") { format, ids };
         cmd.SetAction(async (pr, ct) =>
         {
+            Template? template = pr.GetValue(format) is { Length: > 0 } f && f != "json" ? Template.Parse(f) : null;
             using Client c = Connect(pr);
             var docs = new List<string>();
             foreach (string id in pr.GetValue(ids)!)
@@ -429,6 +421,7 @@ internal sealed partial class Commands
                 ContainerInspect i = await c.Get($"v1/containers/{Esc(id)}", ContainerJson.Default.ContainerInspect, ct);
                 docs.Add(JsonSerializer.Serialize(i, IndentedContainers.ContainerInspect));
             }
+            if (PrintInspectTemplate(template, docs)) return 0;
             Console.Out.WriteLine("[\n" + string.Join(",\n", docs) + "\n]");
             return 0;
         });

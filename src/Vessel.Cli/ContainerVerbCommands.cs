@@ -53,7 +53,7 @@ internal sealed partial class Commands
         rm.Aliases.Add("remove");
         var group = new Command("container", "Manage containers")
         {
-            CommitCmd(), CpCmd(), CreateCmd(), DiffCmd(), ExecCmd(), InspectContainer(), KillCmd(), LogsCmd(), ls,
+            AttachCmd(), CommitCmd(), CpCmd(), CreateCmd(), DiffCmd(), ExecCmd(), InspectContainer(), KillCmd(), LogsCmd(), ls,
             EachContainer("pause", "Pause all processes within one or more containers",
                 (c, pr, id, ct) => c.SendNoContent(HttpMethod.Post, $"v1/containers/{Esc(id)}/pause", null, ct)),
             PortCmd(), RenameCmd(), RestartCmd(), rm, Run(), StartCmd(), StatsCmd(), StopCmd(), TopCmd(),
@@ -92,12 +92,12 @@ internal sealed partial class Commands
         var all = new Option<bool>("--all", "-a") { Description = "Show all containers (default shows just running)" };
         var noStream = new Option<bool>("--no-stream") { Description = "Disable streaming stats and only pull the first result" };
         var noTrunc = new Option<bool>("--no-trunc") { Description = "Do not truncate output" };
-        var format = FormatOption();
+        var format = TemplateFormatOption();
         var ids = new Argument<string[]>("CONTAINER") { Arity = ArgumentArity.ZeroOrMore };
         var cmd = new Command("stats", "Display a live stream of container(s) resource usage statistics") { all, noStream, noTrunc, format, ids };
         cmd.SetAction(async (pr, ct) =>
         {
-            bool json = Json(pr, format), once = pr.GetValue(noStream), trunc = !pr.GetValue(noTrunc);
+            bool json = Json(pr, format, templates: true), once = pr.GetValue(noStream), trunc = !pr.GetValue(noTrunc);
             string[] named = pr.GetValue(ids) ?? [];
             using Client c = Connect(pr);
             var latest = new Dictionary<string, ContainerStats>();
@@ -152,13 +152,15 @@ internal sealed partial class Commands
                     foreach (var s in rows) JsonLine(Line(s, trunc), StatsJson.Default.StatsLine);
                     return;
                 }
+                if (clear) Console.Out.Write("\u001b[2J\u001b[H");
+                if (Templated(pr, format, rows, s => StatsRow(Line(s, trunc)))) { Console.Out.Flush(); return; }
                 var t = new Table("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS");
                 foreach (var s in rows)
                 {
                     StatsLine l = Line(s, trunc);
                     t.Add(l.ID, l.Name, l.CPUPerc, l.MemUsage, l.MemPerc, l.NetIO, l.BlockIO, l.PIDs);
                 }
-                Console.Out.Write((clear ? "\u001b[2J\u001b[H" : "") + t.ToString());
+                Console.Out.Write(t.ToString());
                 Console.Out.Flush();
             }
 

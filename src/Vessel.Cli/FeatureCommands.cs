@@ -152,16 +152,17 @@ internal sealed partial class Commands
     {
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display volume names" };
         var filter = new Option<string[]>("--filter", "-f") { Description = "Provide filter values (e.g. \"dangling=true\", \"label=KEY[=VALUE]\", \"name=…\")", Arity = ArgumentArity.ZeroOrMore };
-        var format = FormatOption();
+        var format = TemplateFormatOption();
         var cmd = new Command("ls", "List volumes") { quiet, filter, format };
         cmd.Aliases.Add("list");
         cmd.SetAction(async (pr, ct) =>
         {
-            bool json = Json(pr, format);
+            bool json = Json(pr, format, templates: true);
             using Client c = Connect(pr);
             List<VolumeInfo> list = await c.Get("v1/volumes" + FilterQuery(pr.GetValue(filter)), VolumeJson.Default.ListVolumeInfo, ct);
             if (pr.GetValue(quiet)) { foreach (var v in list) Console.Out.WriteLine(v.Name); return 0; }
             if (json) { foreach (var v in list) JsonLine(v, VolumeJson.Default.VolumeInfo); return 0; }
+            if (Templated(pr, format, list, VolumeRow)) return 0;
             var t = new Table("DRIVER", "VOLUME NAME");
             foreach (var v in list) t.Add(v.Driver, v.Name);
             Console.Out.Write(t.ToString());

@@ -14,7 +14,8 @@ internal sealed partial class Commands
     {
         var vm = new Command("vm", "Manage virtual machines");
         vm.Subcommands.Add(VmCreate());
-        foreach (var (verb, what) in new[] { ("start", "Start one or more VMs"), ("kill", "Kill one or more running VMs (QEMU gets SIGKILL)"),
+        vm.Subcommands.Add(VmStart());
+        foreach (var (verb, what) in new[] { ("kill", "Kill one or more running VMs (QEMU gets SIGKILL)"),
                      ("pause", "Pause one or more VMs (QMP stop)"), ("resume", "Resume one or more paused VMs (QMP cont)") })
             vm.Subcommands.Add(VmVerb(verb, what, null));
         vm.Subcommands.Add(VmVerb("stop", "Stop one or more VMs: ACPI power-down, then after --time QEMU quits", "t"));
@@ -134,17 +135,18 @@ internal sealed partial class Commands
     {
         var all = new Option<bool>("--all", "-a") { Description = "Show all VMs (default shows just running)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display VM IDs" };
-        var format = FormatOption();
+        var format = TemplateFormatOption();
         var cmd = new Command("ls", "List VMs") { all, quiet, format };
         cmd.Aliases.Add("ps");
         cmd.SetAction(async (pr, ct) =>
         {
-            bool json = Json(pr, format);
+            bool json = Json(pr, format, templates: true);
             using Client c = Connect(pr);
             List<MachineSummary> list = await c.Get($"v1/vms?all={(pr.GetValue(all) ? "true" : "false")}", MachineJson.Default.ListMachineSummary, ct);
             if (json) { foreach (MachineSummary s in list) JsonLine(s, MachineJson.Default.MachineSummary); return 0; }
             if (pr.GetValue(quiet)) { foreach (MachineSummary s in list) Console.Out.WriteLine(s.Id[..12]); return 0; }
             DateTimeOffset now = DateTimeOffset.UtcNow;
+            if (Templated(pr, format, list, s => VmRow(s, now))) return 0;
             var t = new Table("VM ID", "NAME", "CPUS", "MEMORY", "CREATED", "STATUS", "SOURCE");
             foreach (MachineSummary s in list)
                 t.Add(s.Id[..12], s.Name, s.Cpus.ToString(), $"{s.Memory / (1024 * 1024)}MiB", Human.Ago(s.Created, now), VmStatus(s.State, now), s.Source ?? "");

@@ -57,12 +57,12 @@ internal sealed partial class Commands
     {
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display network IDs" };
         var noTrunc = new Option<bool>("--no-trunc") { Description = "Do not truncate the output" };
-        var format = FormatOption();
+        var format = TemplateFormatOption();
         var cmd = new Command("ls", "List networks") { quiet, noTrunc, format };
         cmd.Aliases.Add("list");
         cmd.SetAction(async (pr, ct) =>
         {
-            bool json = Json(pr, format);
+            bool json = Json(pr, format, templates: true);
             using Client c = Connect(pr);
             List<NetworkInfo> list = await c.Get("v1/networks", NetworkJson.Default.ListNetworkInfo, ct);
             if (json)
@@ -76,6 +76,7 @@ internal sealed partial class Commands
                 foreach (var n in list) Console.Out.WriteLine(full ? n.Id : n.Id[..12]);
                 return 0;
             }
+            if (Templated(pr, format, list, n => NetworkRow(n, !full))) return 0;
             var t = new Table("NETWORK ID", "NAME", "DRIVER", "SUBNET", "GATEWAY", "INTERNAL", "BRIDGE");
             foreach (var n in list) t.Add(full ? n.Id : n.Id[..12], n.Name, n.Driver, n.Subnet, n.Gateway, n.Internal ? "true" : "false", n.Bridge);
             Console.Out.Write(t.ToString());

@@ -26,7 +26,21 @@ internal static class MachineRoutes
         app.MapGet("/v1/vms", ctx => ApiRoutes.Write(ctx, 200, vms.List(Bool(ctx, "all")).ToList(), MachineJson.Default.ListMachineSummary));
         app.MapGet("/v1/vms/{id}", async ctx =>
             await ApiRoutes.Write(ctx, 200, await Task.Run(() => vms.Inspect(Id(ctx))), MachineJson.Default.MachineInspect));
-        app.MapPost("/v1/vms/{id}/start", ctx => NoContent(ctx, vms.StartAsync(Id(ctx), ctx.RequestAborted)));
+        app.MapPost("/v1/vms/{id}/start", async ctx =>
+        {
+            if (!Bool(ctx, "async")) { await NoContent(ctx, vms.StartAsync(Id(ctx), ctx.RequestAborted)); return; }
+            // A boot as an operation (vm.start): the client may go; `operation wait|cancel` (cancel kills QEMU).
+            string name = vms.Get(Id(ctx)).Name;
+            var op = engine.Operations.Start("vm.start", name, async oc =>
+            {
+                oc.Report("starting", name);
+                await vms.StartAsync(name, oc.Cancel);
+                oc.Report("running", name);
+                return null;
+            });
+            ctx.Response.Headers.Location = $"/v1/operations/{op.Id}";
+            await ApiRoutes.Write(ctx, 202, op.Info(), ApiJson.Default.OperationInfo);
+        });
         app.MapPost("/v1/vms/{id}/stop", ctx => NoContent(ctx, vms.StopAsync(Id(ctx), Int(ctx, "t") ?? 30, ctx.RequestAborted)));
         app.MapPost("/v1/vms/{id}/restart", ctx => NoContent(ctx, vms.RestartAsync(Id(ctx), Int(ctx, "t") ?? 30, ctx.RequestAborted)));
         app.MapPost("/v1/vms/{id}/kill", ctx => NoContent(ctx, vms.KillAsync(Id(ctx), ctx.RequestAborted)));

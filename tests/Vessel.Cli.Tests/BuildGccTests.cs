@@ -56,18 +56,18 @@ public sealed class BuildGccTests(GccFixture f) : IClassFixture<GccFixture>
             """);
         var first = Vessel("build", "-t", "hello:static", ctx);
         Ok(first);
-        Assert.Contains("[build 3/3] RUN gcc -static", first.Err);
+        Assert.Contains("[build 4/4] RUN gcc -static", first.Err);
         Assert.Equal("hello, from the image", Vessel("run", "--rm", "hello:static").Out.Trim());
         Assert.Equal("hello, args", Vessel("run", "--rm", "hello:static", "args").Out.Trim());
 
         var again = Vessel("build", "-t", "hello:static", ctx);
         Ok(again);
-        Assert.Equal(5, Cached(again.Err)); // FROM, COPY, RUN; FROM scratch, COPY --from
+        Assert.Equal(6, Cached(again.Err)); // FROM, WORKDIR, COPY, RUN; FROM scratch, COPY --from
 
         File.WriteAllText(Path.Combine(ctx, "hello.c"), File.ReadAllText(Path.Combine(ctx, "hello.c")).Replace("hello, ", "hi, "));
         var changed = Vessel("build", "-t", "hello:static", ctx);
         Ok(changed);
-        Assert.Equal(2, Cached(changed.Err)); // the two FROMs
+        Assert.Equal(3, Cached(changed.Err)); // the two FROMs, WORKDIR
         Assert.Equal("hi, from the image", Vessel("run", "--rm", "hello:static").Out.Trim());
 
         // The cache lives as long as the images built with it: both builds' records and the gcc stage's

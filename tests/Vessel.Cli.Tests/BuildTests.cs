@@ -86,7 +86,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         // Unchanged: every step cached, the very same image.
         var again = D.Vessel("build", "-t", "built:1", ctx);
         Ok(again);
-        Assert.Equal(4, Count(again.Err, "CACHED")); // FROM, COPY, COPY, RUN
+        Assert.Equal(5, Count(again.Err, "CACHED")); // FROM, WORKDIR, COPY, COPY, RUN
         Assert.DoesNotContain("greetings from the context", again.Err);
         var id1 = D.Vessel("build", "-q", "-t", "built:1", ctx);
         Ok(id1);
@@ -98,7 +98,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         File.WriteAllText(Path.Combine(ctx, "greet.txt"), "changed greeting\n");
         var changed = D.Vessel("build", "-t", "built:1", ctx);
         Ok(changed);
-        Assert.Equal(1, Count(changed.Err, "CACHED")); // only FROM
+        Assert.Equal(2, Count(changed.Err, "CACHED")); // FROM, WORKDIR
         Assert.Contains("changed greeting", changed.Err);
 
         // A build arg in use is part of the RUN's key; --no-cache reruns everything.
@@ -122,6 +122,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
                 RUN echo 'builder:x:4242:4343::/home/builder:/bin/sh' >> /etc/passwd && echo 'builders:x:4343:' >> /etc/group
                 ADD files.tar.gz /opt/extracted/
                 ADD files.tar.gz /opt/plain-copy.tgz.d/
+                ADD --chown=builder:builders files.tar.gz /opt/owned-tar/
                 COPY --chown=builder:builders --chmod=0640 sub/a.txt /opt/owned.txt
                 COPY sub /opt/sub-contents
                 USER builder
@@ -140,11 +141,14 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         Ok(r);
         Assert.Contains("COPY --chown=builder:builders --chmod=0640 sub/a.txt /opt/owned.txt", r.Err);
         var ls = D.Vessel("run", "--rm", "--entrypoint", "sh", "more:1", "-c",
-            "stat -c '%n %u:%g %a' /opt/owned.txt /opt/extracted/a.txt /opt/extracted/deeper/b.txt /opt/sub-contents/deeper/b.txt /tmp/made-by-builder; cat /tmp/uid");
+            "stat -c '%n %u:%g %a' /opt/owned.txt /opt/extracted/a.txt /opt/extracted/deeper/b.txt /opt/sub-contents/deeper/b.txt /tmp/made-by-builder " +
+            "/opt/owned-tar /opt/owned-tar/deeper /opt/owned-tar/deeper/b.txt; cat /tmp/uid");
         Ok(ls);
         Assert.Equal([
             "/opt/owned.txt 4242:4343 640", "/opt/extracted/a.txt 0:0 644", "/opt/extracted/deeper/b.txt 0:0 644",
-            "/opt/sub-contents/deeper/b.txt 0:0 644", "/tmp/made-by-builder 4242:4343 644", "4242"], ls.OutLines);
+            "/opt/sub-contents/deeper/b.txt 0:0 644", "/tmp/made-by-builder 4242:4343 644",
+            // ADD --chown owns what it extracts, as BuildKit (v0.23+) does.
+            "/opt/owned-tar 4242:4343 755", "/opt/owned-tar/deeper 4242:4343 755", "/opt/owned-tar/deeper/b.txt 4242:4343 644", "4242"], ls.OutLines);
         // ENTRYPOINT without CMD in this file clears the base image's CMD ["sh"].
         Assert.Equal("a", D.Vessel("run", "--rm", "more:1", "/opt/owned.txt").Out.Trim());
         var inspect = D.Vessel("image", "inspect", "more:1");
@@ -220,6 +224,10 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         var syntax = D.Vessel("build", bad);
         Assert.Equal(1, syntax.Code);
         Assert.Contains("Containerfile:3:1: unknown instruction: BOGUS", syntax.Err);
+        string sig = Context("signal", new() { ["Containerfile"] = "FROM bb:1\nSTOPSIGNAL SIGBOGUS\n" });
+        Assert.Contains("Containerfile:2:1: STOPSIGNAL: invalid signal: SIGBOGUS", D.Vessel("build", sig).Err);
+        string blank = Context("blank", new() { ["Containerfile"] = "FROM ${NOPE}\n" });
+        Assert.Contains("Containerfile:1:1: base name (${NOPE}) should not be blank", D.Vessel("build", blank).Err);
 
         string missing = Context("missing", new() { ["Containerfile"] = "FROM bb:1\nCOPY nope.txt /\n" });
         var m = D.Vessel("build", missing);
@@ -233,6 +241,103 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         string outside = Context("outside", new() { ["Containerfile"] = "FROM bb:1\nCOPY ../../etc/passwd /\n" });
         Assert.Contains("outside the build context", D.Vessel("build", outside).Err);
         AssertClean();
+    }
+
+    [Fact]
+    public void NetworkNoneEmptyStepsAndAddArchives()
+    {
+        string ctx = Context("archives", new()
+        {
+            ["Containerfile"] = """
+                FROM bb:1
+                RUN echo this step changes nothing
+                RUN <<EOF
+                #!/bin/cat
+                echo run-by-sh
+                EOF
+                RUN --network=none ip -o addr show lo | grep -q 'inet 127.0.0.1' && ip -o link | grep -vc ': lo:' || true
+                ADD files.tar.xz /xz/
+                ADD files.tar.bz2 /bz/
+                ADD note.gz /gz/
+                STOPSIGNAL rtmin+3
+                """,
+            ["sub/a.txt"] = "a\n",
+        });
+        string sub = Path.Combine(ctx, "sub");
+        Ok(Binaries.Run("tar", ["-cJf", Path.Combine(ctx, "files.tar.xz"), "-C", sub, "."]));
+        Ok(Binaries.Run("tar", ["-cjf", Path.Combine(ctx, "files.tar.bz2"), "-C", sub, "."]));
+        Ok(Binaries.Run("sh", ["-c", $"echo gzipped text | gzip > '{ctx}/note.gz'"]));
+        var r = D.Vessel("build", "-t", "archives:1", ctx);
+        Ok(r);
+        // A here-document with #! is a script file that RUN executes, as BuildKit (cat prints it; sh would run it).
+        Assert.Matches(@"#\d+ [\d.]+ echo run-by-sh\n", r.Err);
+        // --network=none: a namespace of its own with loopback up and nothing else.
+        Assert.Matches(@"#\d+ [\d.]+ 0\n", r.Err);
+        var ls = D.Vessel("run", "--rm", "archives:1", "sh", "-c", "cat /xz/a.txt /bz/a.txt; ls /gz");
+        Ok(ls);
+        Assert.Equal(["a", "a", "note.gz"], ls.OutLines); // bzip2 and xz tars extracted; a gzipped non-tar copied as is
+        using var doc = JsonDocument.Parse(D.Vessel("image", "inspect", "archives:1").Out);
+        // The RUNs changed nothing (the mount points of /etc/hosts and friends are no change): no layers of theirs.
+        Assert.Equal(4, doc.RootElement[0].GetProperty("layers").GetArrayLength());
+        Assert.Equal("rtmin+3", doc.RootElement[0].GetProperty("config").GetProperty("StopSignal").GetString());
+        Ok(D.Vessel("rmi", "archives:1"));
+    }
+
+    [Fact]
+    public void PushedAndPulledBackIntact()
+    {
+        using var registry = new RegistryProcess();
+        string ctx = Context("push", new()
+        {
+            ["Containerfile"] = """
+                FROM bb:1 AS build
+                RUN echo compiled > /artifact
+                FROM bb:1
+                COPY --from=build /artifact /artifact
+                ENV MODE=dev
+                ENV MODE=prod WAS=$MODE
+                USER 1000:1000
+                WORKDIR /srv
+                EXPOSE 8080
+                LABEL org.example.k=v
+                ENTRYPOINT ["cat"]
+                CMD ["/artifact"]
+                """,
+        });
+        string name = registry.Host + "/built/app:1";
+        Ok(D.Vessel("build", "-t", name, ctx));
+        string id = ImageId(name);
+        Ok(D.Vessel("push", name));
+        Ok(D.Vessel("rmi", name));
+        Ok(D.Vessel("pull", name));
+        Assert.Equal(id, ImageId(name)); // the very same config (history included) and layers
+        Assert.Equal("compiled", D.Vessel("run", "--rm", name).Out.Trim());
+        // WORKDIR made the directory, owned by the USER then in effect (as BuildKit), though no RUN followed.
+        Assert.Equal("1000:1000 755 /srv", D.Vessel("run", "--rm", "--entrypoint", "sh", name, "-c", "stat -c '%u:%g %a' /srv && pwd").Out.ReplaceLineEndings(" ").Trim());
+        using (var doc = JsonDocument.Parse(D.Vessel("image", "inspect", name).Out))
+        {
+            JsonElement cfg = doc.RootElement[0].GetProperty("config");
+            Assert.Equal("1000:1000", cfg.GetProperty("User").GetString());
+            Assert.Equal("/srv", cfg.GetProperty("WorkingDir").GetString());
+            Assert.Contains("MODE=prod", cfg.GetProperty("Env").EnumerateArray().Select(e => e.GetString()));
+            Assert.Contains("WAS=dev", cfg.GetProperty("Env").EnumerateArray().Select(e => e.GetString())); // as Docker
+            Assert.Equal("v", cfg.GetProperty("Labels").GetProperty("org.example.k").GetString());
+        }
+        var history = D.Vessel("history", "--no-trunc", "--format", "json", name);
+        Ok(history);
+        var steps = history.OutLines.Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!)
+            .Select(e => (By: e["createdBy"]!.GetValue<string>(), Empty: e["emptyLayer"]!.GetValue<bool>())).ToList();
+        Assert.Contains(("COPY /artifact /artifact", false), steps); // as BuildKit: no --from in the history
+        Assert.Contains(("ENTRYPOINT [\"cat\"]", true), steps);
+        Assert.Contains(("EXPOSE 8080/tcp", true), steps);
+        Assert.Contains(("WORKDIR /srv", false), steps);
+        Ok(D.Vessel("rmi", name));
+    }
+
+    private string ImageId(string name)
+    {
+        using var doc = JsonDocument.Parse(D.Vessel("image", "inspect", name).Out);
+        return doc.RootElement[0].GetProperty("id").GetString()!;
     }
 
     /// <summary>No build directories, step containers, leases or mounts are left.</summary>

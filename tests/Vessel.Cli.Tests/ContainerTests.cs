@@ -194,9 +194,19 @@ public sealed class DaemonCrashTests
         string shortId = Run(d, "sh", "-c", "sleep 1; echo finished while the daemon was down; exit 5");
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!d.Vessel("logs", longId).Out.Contains("started") && DateTime.UtcNow < deadline) Thread.Sleep(50);
+        // An exec session running when the daemon dies: its stdio went through vesseld, so the CLI ends with one line
+        // and the process ends at its next write (docs/containers.md); nothing of it is left behind.
+        var execPsi = new ProcessStartInfo(Binaries.Vessel) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "-H", d.Host, "exec", longId, "sh", "-c", "echo exec-up; while true; do echo tick; sleep 0.1; done" }) execPsi.ArgumentList.Add(a);
+        using Process exec = Process.Start(execPsi)!;
+        Assert.Equal("exec-up", exec.StandardOutput.ReadLine());
+        _ = exec.StandardOutput.ReadToEndAsync();
 
         d.Process.Kill(); // SIGKILL
         d.Process.WaitForExit();
+        Assert.True(exec.WaitForExit(30_000), "vessel exec did not end when the daemon died");
+        Assert.Equal(125, exec.ExitCode);
+        Assert.StartsWith("vessel: ", Assert.Single(exec.StandardError.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries)));
         Thread.Sleep(2500); // the short container exits meanwhile
 
         var psi = new ProcessStartInfo(Binaries.Vesseld) { RedirectStandardError = true, RedirectStandardOutput = true };
@@ -215,6 +225,12 @@ public sealed class DaemonCrashTests
             Assert.Equal("finished while the daemon was down\n", d.Vessel("logs", shortId).Out);
 
             Assert.Contains("\"status\": \"running\"", d.Vessel("inspect", longId).Out);
+            deadline = DateTime.UtcNow.AddSeconds(30);
+            while (d.Vessel("top", longId).Out.Contains("exec-up", StringComparison.Ordinal))
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the exec's process outlived its session:\n" + d.Vessel("top", longId).Out);
+                Thread.Sleep(100);
+            }
             Assert.Equal("started\n", d.Vessel("exec", longId, "echo", "started").Out);
             Assert.Equal(0, d.Vessel("stop", "-t", "0", longId).Code);
             Assert.Equal("137", d.Vessel("wait", longId).Out.Trim());

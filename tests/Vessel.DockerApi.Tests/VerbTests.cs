@@ -78,4 +78,43 @@ public sealed class VerbTests(DockerFixture f)
         Assert.NotEqual(0, failing.Code);
         Ok(f.Docker("rmi", "bb:built"));
     }
+
+    [Fact]
+    public void BuildArgsTargetHistoryAndInspect()
+    {
+        string ctx = f.D.Tmp.Sub("build-target");
+        File.WriteAllText(Path.Combine(ctx, "Containerfile"), $$"""
+            ARG BASE={{Image}}
+            FROM ${BASE} AS first
+            ARG WHO=nobody
+            RUN echo "made for $WHO" > /made
+            ENV STAGE=first
+            WORKDIR /work
+            EXPOSE 9090/udp
+            LABEL stage=first
+            HEALTHCHECK --interval=7s CMD true
+            STOPSIGNAL SIGUSR1
+            VOLUME /cache
+            USER nobody
+            ENTRYPOINT ["cat"]
+            CMD ["/made"]
+            FROM first AS second
+            RUN false
+            """);
+        var build = Ok(f.Docker("build", "-f", Path.Combine(ctx, "Containerfile"), "-t", "bb:first", "--target", "first", "--build-arg", "WHO=docker", ctx));
+        Assert.Contains("Successfully tagged bb:first", build.Out);
+        Assert.Equal("made for docker\n", Ok(f.Docker("run", "--rm", "bb:first")).Out);
+        string Field(string format) => Ok(f.Docker("inspect", "-f", format, "bb:first")).Out.Trim();
+        Assert.Equal("[cat] [/made] /work nobody SIGUSR1", Field("{{.Config.Entrypoint}} {{.Config.Cmd}} {{.Config.WorkingDir}} {{.Config.User}} {{.Config.StopSignal}}"));
+        Assert.Contains("STAGE=first", Field("{{json .Config.Env}}"));
+        Assert.Equal("{\"9090/udp\":{}}", Field("{{json .Config.ExposedPorts}}"));
+        Assert.Equal("{\"/cache\":{}}", Field("{{json .Config.Volumes}}"));
+        Assert.Equal("first", Field("{{index .Config.Labels \"stage\"}}"));
+        Assert.Equal("7s", Field("{{.Config.Healthcheck.Interval}}"));
+        var history = Ok(f.Docker("history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", "bb:first")).OutLines;
+        Assert.Contains(history, l => l.StartsWith("RUN |1 WHO=docker /bin/sh -c echo \"made for $WHO\" > /made|", StringComparison.Ordinal) && !l.EndsWith("|0B", StringComparison.Ordinal));
+        Assert.Contains(history, l => l.StartsWith("WORKDIR /work|", StringComparison.Ordinal) && !l.EndsWith("|0B", StringComparison.Ordinal)); // made the directory
+        Assert.Contains("ARG WHO=nobody|0B", history); // the declaration, not the value given
+        Ok(f.Docker("rmi", "bb:first"));
+    }
 }

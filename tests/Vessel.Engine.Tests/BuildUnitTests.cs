@@ -79,4 +79,40 @@ public class BuildUnitTests
         }
         finally { Directory.Delete(root, recursive: true); }
     }
+
+    [Theory]
+    [InlineData("SIGTERM", true)]
+    [InlineData("term", true)]
+    [InlineData("9", true)]
+    [InlineData("SIGRTMIN+3", true)]
+    [InlineData("RTMAX-2", true)]
+    [InlineData("BOGUS", false)]
+    [InlineData("0", false)]
+    [InlineData("65", false)]
+    [InlineData("SIGRTMIN+16", false)]
+    [InlineData("", false)]
+    public void Stop_signals_as_docker_parses_them(string s, bool ok) => Assert.Equal(ok, StopSignals.IsValid(s));
+
+    [Fact]
+    public void Tar_headers_are_recognised_by_their_checksum()
+    {
+        string dir = Directory.CreateTempSubdirectory("vessel-test-tarhead-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "f.txt"), "x\n");
+            var p = System.Diagnostics.Process.Start("tar", ["-C", dir, "--format=v7", "-cf", Path.Combine(dir, "v7.tar"), "f.txt"])!;
+            p.WaitForExit();
+            byte[] head = File.ReadAllBytes(Path.Combine(dir, "v7.tar"))[..512];
+            Assert.True(AddArchive.IsTarHeader(head)); // no "ustar" magic in a v7 archive
+            head[0] ^= 1;
+            Assert.False(AddArchive.IsTarHeader(head));
+            Assert.False(AddArchive.IsTarHeader(new byte[512])); // end-of-archive block
+            Assert.False(AddArchive.IsTarHeader("plain text"u8.ToArray()));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Failed_processes_are_quoted_as_go_does() =>
+        Assert.Equal("\"/bin/sh -c echo \\\"a\\\\b\\\"\\nexit 3\"", Builder.Quote("/bin/sh -c echo \"a\\b\"\nexit 3"));
 }

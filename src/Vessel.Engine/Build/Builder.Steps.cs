@@ -26,7 +26,10 @@ internal sealed partial class Builder
     private void RunStep(State st, RunInstruction run)
     {
         st.K++;
-        IReadOnlyList<string> argv = run.Command.Exec ?? [.. st.Shell, ShellScript(run)];
+        // A RUN that is just a here-document starting with #! runs it as a script file, as BuildKit does.
+        Heredoc? script = run.Command.Exec is null && IsOnlyHeredoc(run) && run.Heredocs[0].Content.StartsWith("#!", StringComparison.Ordinal)
+            ? run.Heredocs[0] : null;
+        IReadOnlyList<string> argv = run.Command.Exec ?? (script is not null ? [ScriptDir + script.Name] : [.. st.Shell, ShellScript(run)]);
         string user = st.Runtime.User ?? "";
         string workdir = string.IsNullOrEmpty(st.Runtime.WorkingDir) ? "/" : st.Runtime.WorkingDir!;
         string network = run.Network ?? "default";
@@ -38,11 +41,18 @@ internal sealed partial class Builder
         var predefined = _args.PredefinedGiven().Where(p => !st.Args.ContainsKey(p.Key)).Select(p => $"{p.Key}={p.Value}").ToList();
         string display = run.Command.IsExec ? Json(argv) : run.Command.Shell!;
         string createdBy = "RUN " + (argEnv.Count > 0 ? $"|{argEnv.Count} {string.Join(' ', argEnv)} " : "") + string.Join(' ', argv);
-        string key = Hash(st.Key, "run", Json(argv), Json(env), Json(argEnv), user, workdir, network);
+        string key = Hash(st.Key, "run", Json(argv), Json(env), Json(argEnv), user, workdir, network, script?.Content ?? "");
         int no = Begin($"[{st.Label}{st.K}/{st.N}] RUN {OneLine(display)}");
         LayerStep(st, no, key, createdBy, (dir, rootfs, sw) =>
-            ExecuteRun(no, dir, rootfs, argv, [.. env, .. argEnv, .. predefined], user, workdir, network, display, sw));
+            ExecuteRun(no, dir, rootfs, argv, [.. env, .. argEnv, .. predefined], user, workdir, network, display, script, sw));
     }
+
+    /// <summary>Where a #! here-document is mounted (read-only) for RUN to execute, as in BuildKit.</summary>
+    private const string ScriptDir = "/dev/pipes/";
+
+    private static bool IsOnlyHeredoc(RunInstruction run) =>
+        run.Heredocs.Count == 1 && System.Text.RegularExpressions.Regex.IsMatch(run.Command.Shell!.Trim(),
+            @"^<<-?[""']?" + System.Text.RegularExpressions.Regex.Escape(run.Heredocs[0].Name) + @"[""']?$");
 
     /// <summary>The shell form's script. A RUN that is just a here-document runs the document; other
     /// here-documents are handed to the shell with the command (the shell reads them itself).</summary>
@@ -50,8 +60,7 @@ internal sealed partial class Builder
     {
         string cmd = run.Command.Shell!;
         if (run.Heredocs.Count == 0) return cmd;
-        if (run.Heredocs.Count == 1 && System.Text.RegularExpressions.Regex.IsMatch(cmd.Trim(), @"^<<-?[""']?" + System.Text.RegularExpressions.Regex.Escape(run.Heredocs[0].Name) + @"[""']?$"))
-            return run.Heredocs[0].Content;
+        if (IsOnlyHeredoc(run)) return run.Heredocs[0].Content;
         var sb = new StringBuilder(cmd).Append('\n');
         foreach (Heredoc h in run.Heredocs) sb.Append(h.Content).Append(h.Name).Append('\n');
         return sb.ToString();
@@ -64,19 +73,26 @@ internal sealed partial class Builder
     }
 
     private void ExecuteRun(int no, string dir, string rootfs, IReadOnlyList<string> argv, List<string> env, string user, string workdir,
-        string network, string display, Stopwatch sw)
+        string network, string display, Heredoc? script, Stopwatch sw)
     {
         InRoot.MkdirAll(rootfs, workdir, 0, 0);
         string[] mountPoints = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
         var missing = mountPoints.Where(p => !Exists(InRoot.Resolve(rootfs, p, followLast: false))).ToList();
+        // The runtime copies /etc up (or makes it) to hold those stubs: remember how the lower layers have it.
+        string upperDir = Path.Combine(dir, "upper");
+        var stubDirs = missing.Select(ParentOf).Distinct()
+            .Where(d => new FileInfo(rootfs + d).LinkTarget is null && !Exists(upperDir + d))
+            .Select(d => (Dir: d, Mode: Directory.Exists(rootfs + d) ? File.GetUnixFileMode(rootfs + d) : (UnixFileMode?)null)).ToList();
         string id = $"build-{_buildId[..12]}-{++_runs}";
         string hostname = "vessel-build";
         var req = new ContainerCreateRequest { Image = "", Cmd = [.. argv], Entrypoint = [], Env = env, User = user, WorkingDir = workdir };
         RuntimeSpec spec;
         // RUN joins the default bridge (like BuildKit's default) when the engine has networks, else — and with
-        // --network=host — the host's network namespace; --network=none: a namespace with only loopback.
+        // --network=host — the host's network namespace; --network=none: a namespace with only loopback (which
+        // the network service brings up, as for `run --network none`).
         var networks = _svc.Networks;
         bool bridge = network == "default" && networks is not null;
+        bool none = network == "none" && networks is not null;
         bool host = network == "host" || (network == "default" && networks is null);
         bool prepared = false;
         try
@@ -84,9 +100,9 @@ internal sealed partial class Builder
             File.WriteAllText(Path.Combine(dir, "hostname"), hostname + "\n");
             string hosts = ContainerSpec.Hosts(hostname);
             string resolvText = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
-            if (bridge)
+            if (bridge || none)
             {
-                var plan = networks!.Prepare(id, id, hostname, req with { NetworkMode = "bridge" }, [],
+                var plan = networks!.Prepare(id, id, hostname, req with { NetworkMode = bridge ? "bridge" : "none" }, [],
                     n => throw EngineException.Invalid("a build step cannot share another container's network"));
                 prepared = true;
                 hosts = plan.Hosts;
@@ -100,6 +116,13 @@ internal sealed partial class Builder
             File.WriteAllText(resolv, bridge || host ? resolvText : "");
             if (!spec.Mounts!.Any(m => m.Destination == "/etc/resolv.conf"))
                 spec.Mounts!.Add(new MountSpec { Destination = "/etc/resolv.conf", Type = "bind", Source = resolv, Options = ["rbind", "rprivate"] });
+            if (script is not null)
+            {
+                string file = Path.Combine(dir, "script");
+                File.WriteAllText(file, script.Content);
+                File.SetUnixFileMode(file, (UnixFileMode)0x1ed);
+                spec.Mounts!.Add(new MountSpec { Destination = ScriptDir + script.Name, Type = "bind", Source = file, Options = ["rbind", "ro", "rprivate"] });
+            }
         }
         catch (EngineException e)
         {
@@ -108,7 +131,7 @@ internal sealed partial class Builder
         }
         try
         {
-            ExecuteContainer(no, dir, id, spec, display, sw, prepared ? networks : null);
+            ExecuteContainer(no, dir, id, spec, string.Join(' ', argv), sw, prepared ? networks : null);
         }
         finally
         {
@@ -120,6 +143,15 @@ internal sealed partial class Builder
             string upper = Path.Combine(dir, "upper") + p;
             var fi = new FileInfo(upper);
             if (fi.Exists && fi.Length == 0 && fi.LinkTarget is null) fi.Delete();
+        }
+        // …and the directory that held them, when the step left it empty and as it was (but for its mtime): else
+        // every RUN would add a layer with just etc/ in it, where BuildKit adds none.
+        foreach (var (d, mode) in stubDirs)
+        {
+            string up = upperDir + d;
+            if (!Directory.Exists(up) || new DirectoryInfo(up).LinkTarget is not null) continue;
+            if (Directory.EnumerateFileSystemEntries(up).Any() || InRoot.IsOpaque(up)) continue;
+            if (mode is null || mode == File.GetUnixFileMode(up)) Directory.Delete(up);
         }
     }
 
@@ -139,7 +171,7 @@ internal sealed partial class Builder
         catch (RuntimeException e)
         {
             outR.Dispose();
-            throw new BuildException($"process \"{OneLine(display)}\" could not start: {e.Message}");
+            throw new BuildException($"process {Quote(display)} could not start: {e.Message}");
         }
         try { networks?.Started(id, pid); }
         catch (EngineException e)
@@ -167,7 +199,22 @@ internal sealed partial class Builder
             outR.Dispose();
         }
         _ct.ThrowIfCancellationRequested();
-        if (code != 0) throw new BuildException($"process \"{OneLine(display)}\" did not complete successfully: exit code: {code}");
+        if (code != 0) throw new BuildException($"process {Quote(display)} did not complete successfully: exit code: {code}");
+    }
+
+    /// <summary>The whole command line quoted as Go's %q, as BuildKit names a failed process
+    /// (<c>process "/bin/sh -c echo \"hi\"; exit 3" did not complete successfully</c>).</summary>
+    internal static string Quote(string s)
+    {
+        var sb = new StringBuilder("\"");
+        foreach (char c in s)
+            sb.Append(c switch
+            {
+                '"' => "\\\"", '\\' => "\\\\", '\n' => "\\n", '\t' => "\\t", '\r' => "\\r",
+                < ' ' or '\x7f' => "\\x" + ((int)c).ToString("x2", CultureInfo.InvariantCulture),
+                _ => c.ToString(),
+            });
+        return sb.Append('"').ToString();
     }
 
     private void Pump(SafeFd fd, int no, Stopwatch sw)
@@ -190,6 +237,33 @@ internal sealed partial class Builder
         string host = InRoot.Resolve(rootfs, path, followLast: true);
         try { return File.Exists(host) && new FileInfo(host).Length < 4 * 1024 * 1024 ? File.ReadAllText(host) : null; }
         catch (IOException) { return null; }
+    }
+
+    // ---- WORKDIR -----------------------------------------------------------------------------------------
+
+    /// <summary>WORKDIR sets the working directory and, as BuildKit, makes it (mkdir -p, 0755, owned by the USER in
+    /// effect) in a step of its own, so the image has it even when no RUN follows; a directory that is already
+    /// there adds no layer.</summary>
+    private void WorkdirStep(State st, ValueInstruction wd)
+    {
+        st.K++;
+        string dir = Expand(st, wd.Value, wd.Pos);
+        string cur = string.IsNullOrEmpty(st.Runtime.WorkingDir) ? "/" : st.Runtime.WorkingDir!;
+        dir = IgnoreRules.Clean(dir.StartsWith('/') ? dir : cur.TrimEnd('/') + "/" + dir);
+        st.SetRuntime(c => c with { WorkingDir = dir });
+        string user = st.Runtime.User ?? "";
+        string key = Hash(st.Key, "workdir", dir, user);
+        int no = Begin($"[{st.Label}{st.K}/{st.N}] WORKDIR {dir}");
+        LayerStep(st, no, key, "WORKDIR " + dir, (_, rootfs, _) =>
+        {
+            uint uid = 0, gid = 0;
+            if (user.Length > 0)
+            {
+                try { (uid, gid, _) = ContainerSpec.ResolveUser(user, ReadSmall(rootfs, "/etc/passwd"), ReadSmall(rootfs, "/etc/group")); }
+                catch (EngineException e) { throw new ContainerfileException(wd.Pos, $"WORKDIR {dir}: USER {user}: {e.Message}"); }
+            }
+            InRoot.MkdirAll(rootfs, dir, uid, gid);
+        });
     }
 
     // ---- the layer of a step -----------------------------------------------------------------------------
@@ -396,7 +470,7 @@ internal sealed partial class Builder
                     try { (uid, gid, _) = ContainerSpec.ResolveUser(chown, ReadSmall(rootfs, "/etc/passwd"), ReadSmall(rootfs, "/etc/group")); }
                     catch (EngineException e) { throw new ContainerfileException(copy.Pos, $"--chown={chown}: {e.Message}"); }
                 }
-                foreach (Source src in sources) CopyInto(rootfs, src, destAbs, destDir, uid, gid, chmod, copy.IsAdd && fromContext, fromContext);
+                foreach (Source src in sources) CopyInto(rootfs, src, destAbs, destDir, uid, gid, chown is not null, chmod, copy.IsAdd && fromContext, fromContext);
             });
         }
         finally
@@ -537,7 +611,7 @@ internal sealed partial class Builder
 
     /// <summary>Copies one source into the rootfs: a directory's contents into the destination directory, a file
     /// to the destination (or into it when it is a directory); ADD extracts local tar archives.</summary>
-    private void CopyInto(string rootfs, Source src, string destAbs, bool destDir, uint uid, uint gid, UnixFileMode? chmod, bool add, bool fromContext)
+    private void CopyInto(string rootfs, Source src, string destAbs, bool destDir, uint uid, uint gid, bool chowned, UnixFileMode? chmod, bool add, bool fromContext)
     {
         if (src.Content is not null)
         {
@@ -561,13 +635,24 @@ internal sealed partial class Builder
             _ = top;
             return;
         }
-        if (add && IsArchive(src.Host))
+        if (add && AddArchive.IsArchive(src.Host, src.Rel))
         {
             string dir = InRoot.MkdirAll(rootfs, destAbs, uid, gid);
             try
             {
-                using var f = File.OpenRead(src.Host);
-                LayerExtractor.Extract(f, dir, "ADD " + src.Rel, null, new ExtractionOptions { Whiteouts = WhiteoutMode.Apply });
+                Action done;
+                using (var f = AddArchive.OpenTar(src.Host, src.Rel, out done))
+                    LayerExtractor.Extract(f, dir, "ADD " + src.Rel, null, new ExtractionOptions { Whiteouts = WhiteoutMode.Apply });
+                done();
+                // --chown applies to the archive's entries too, as BuildKit (since v0.23) does.
+                if (chowned)
+                {
+                    foreach (string name in AddArchive.EntryNames(src.Host, src.Rel))
+                    {
+                        string host = InRoot.Resolve(rootfs, name.Length == 0 ? destAbs : destAbs.TrimEnd('/') + "/" + name, followLast: false);
+                        if (Exists(host)) InRoot.Chown(host, uid, gid);
+                    }
+                }
             }
             catch (LayerException e) { throw new BuildException($"ADD {src.Rel}: {e.Message}"); }
             return;
@@ -619,16 +704,5 @@ internal sealed partial class Builder
         InRoot.Chown(host, uid, gid);
         File.SetUnixFileMode(host, chmod ?? File.GetUnixFileMode(srcHost));
         File.SetLastWriteTimeUtc(host, fi.LastWriteTimeUtc);
-    }
-
-    /// <summary>A local tar (plain, gzip or zstd) that ADD extracts; anything else is copied as a file.</summary>
-    private static bool IsArchive(string path)
-    {
-        byte[] head = new byte[512];
-        int n;
-        using (var f = File.OpenRead(path)) n = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-        if (n >= 2 && head[0] == 0x1f && head[1] == 0x8b) return true;
-        if (n >= 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) return true;
-        return n >= 262 && Encoding.ASCII.GetString(head, 257, 5) == "ustar";
     }
 }

@@ -137,6 +137,7 @@ internal sealed partial class Builder
         string label = _file.Stages.Count == 1 && stage.Name is null ? "" : (stage.Name ?? $"stage-{stage.Index}") + " ";
         var st = new State { Index = stage.Index, Label = label };
         string image = ExpandMeta(stage.From.Image, stage.From.Pos);
+        if (image.Length == 0) throw new ContainerfileException(stage.From.Pos, $"base name ({stage.From.Image}) should not be blank");
         IReadOnlyList<string> triggers = [];
         bool cached;
         if (image.Equals("scratch", StringComparison.OrdinalIgnoreCase))
@@ -205,7 +206,7 @@ internal sealed partial class Builder
         return st;
     }
 
-    private static bool IsExecStep(Instruction i) => i is RunInstruction or CopyInstruction;
+    private static bool IsExecStep(Instruction i) => i is RunInstruction or CopyInstruction or ValueInstruction { Keyword: "WORKDIR" };
 
     private void Step(State st, Instruction i)
     {
@@ -213,6 +214,7 @@ internal sealed partial class Builder
         {
             case RunInstruction run: RunStep(st, run); break;
             case CopyInstruction copy: CopyStep(st, copy); break;
+            case ValueInstruction { Keyword: "WORKDIR" } wd: WorkdirStep(st, wd); break;
             default: Metadata(st, i); break;
         }
     }
@@ -243,15 +245,12 @@ internal sealed partial class Builder
         {
             case KeyValueInstruction { Keyword: "ENV" } env:
             {
-                var pairs = new List<string>();
-                foreach (var (k, raw) in env.Pairs)
-                {
-                    string v = Expand(st, raw, i.Pos);
-                    string key = Expand(st, k, i.Pos);
-                    pairs.Add(key + "=" + v);
+                // Every value expands against the env from before the instruction, as Docker: after ENV A=1,
+                // `ENV A=2 B=$A` sets B=1.
+                var pairs = env.Pairs.Select(p => (Key: Expand(st, p.Key, i.Pos), Value: Expand(st, p.Value, i.Pos))).ToList();
+                foreach (var (key, v) in pairs)
                     st.SetRuntime(c => c with { Env = SetEnv(c.Env, key, v) });
-                }
-                createdBy = "ENV " + string.Join(' ', pairs);
+                createdBy = "ENV " + string.Join(' ', pairs.Select(p => p.Key + "=" + p.Value));
                 break;
             }
             case KeyValueInstruction label:
@@ -275,18 +274,10 @@ internal sealed partial class Builder
                     string? def = raw is null ? null : Expand(st, raw, i.Pos);
                     string? v = _args.Declare(name, def, _meta);
                     st.Args[name] = v;
-                    parts.Add(v is null ? name : $"{name}={v}");
+                    // The history names the declaration (its default), not the value given, as Docker.
+                    parts.Add(def is null ? name : $"{name}={def}");
                 }
                 createdBy = "ARG " + string.Join(' ', parts);
-                break;
-            }
-            case ValueInstruction { Keyword: "WORKDIR" } wd:
-            {
-                string dir = Expand(st, wd.Value, i.Pos);
-                string cur = string.IsNullOrEmpty(st.Runtime.WorkingDir) ? "/" : st.Runtime.WorkingDir!;
-                dir = IgnoreRules.Clean(dir.StartsWith('/') ? dir : cur.TrimEnd('/') + "/" + dir);
-                st.SetRuntime(c => c with { WorkingDir = dir });
-                createdBy = "WORKDIR " + dir;
                 break;
             }
             case ValueInstruction { Keyword: "USER" } user:
@@ -299,6 +290,7 @@ internal sealed partial class Builder
             case ValueInstruction { Keyword: "STOPSIGNAL" } sig:
             {
                 string s = Expand(st, sig.Value, i.Pos);
+                if (!StopSignals.IsValid(s)) throw new ContainerfileException(i.Pos, $"STOPSIGNAL: invalid signal: {s}");
                 st.SetRuntime(c => c with { StopSignal = s });
                 createdBy = "STOPSIGNAL " + s;
                 break;

@@ -64,6 +64,16 @@ internal static partial class InRoot
             throw new BuildException($"chown {hostPath}: errno {Marshal.GetLastPInvokeError()}");
     }
 
+    /// <summary>Whether overlayfs marked this upper directory opaque (what the lower layers had there is hidden).</summary>
+    public static bool IsOpaque(string upperDir)
+    {
+        byte[] v = new byte[1];
+        return lgetxattr(upperDir, "trusted.overlay.opaque", v, 1) == 1 && v[0] == (byte)'y';
+    }
+
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int lchown(string path, uint uid, uint gid);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint lgetxattr(string path, string name, [Out] byte[] value, nuint size);
 }

@@ -24,6 +24,7 @@ public static class ContainerExtras
         if (req.StopTimeout is < -1) throw EngineException.Invalid($"invalid --stop-timeout {req.StopTimeout}: use seconds, or -1 to wait forever");
         HealthSettings.Resolve(req.Healthcheck, image.Healthcheck);
         SecurityOptions.Parse(req.SecurityOpt);
+        LogSettings.Of(req);
         if (req.Init && !File.Exists(TiniStatic)) throw EngineException.Invalid($"--init needs {TiniStatic} on the daemon's host (Debian package tini)");
     }
 

@@ -123,7 +123,8 @@ public sealed partial class ContainerService
         var req = c.Config.Request;
         SafeFd? ours = null, theirs = null;
         if (req.Tty) (ours, theirs) = UnixSocket.StreamPair();
-        return (new MonitorOptions(dir, LogMaxBytes, LogFiles) { ConsoleReceiver = ours, OpenStdin = req.OpenStdin }, theirs);
+        var log = LogSettings.Of(req);
+        return (new MonitorOptions(dir, log.MaxBytes, log.Files) { ConsoleReceiver = ours, OpenStdin = req.OpenStdin }, theirs);
     }
 
     /// <summary>Sets the window size of a running container's tty (docker's resize; nothing without a tty).</summary>

@@ -645,7 +645,7 @@ public sealed partial class ContainerService : IDisposable
         var c = Get(idOrName);
         string dir = DirOf(c.Id), current = Path.Combine(dir, "container.log");
         var lines = new List<ContainerLogLine>();
-        for (int i = LogFiles - 1; i >= 1; i--) ReadLogFile(Path.Combine(dir, $"container.log.{i}"), 0, lines);
+        for (int i = LogSettings.Of(c.Config.Request).Files - 1; i >= 1; i--) ReadLogFile(Path.Combine(dir, $"container.log.{i}"), 0, lines);
         long pos = ReadLogFile(current, 0, lines);
         IEnumerable<ContainerLogLine> first = lines;
         if (since is not null) first = first.Where(l => l.Time >= since);

@@ -60,6 +60,16 @@ public static class ContainerSpec
         return env;
     }
 
+    private static readonly Lazy<ulong> BoundingSet = new(() =>
+    {
+        try
+        {
+            string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
+            return line is null ? ulong.MaxValue : Convert.ToUInt64(line["CapBnd:".Length..].Trim(), 16);
+        }
+        catch (IOException) { return ulong.MaxValue; }
+    });
+
     /// <summary>docker's rules for --cap-add/--cap-drop: names with or without CAP_, any case, "ALL".</summary>
     public static List<string> Capabilities(ContainerCreateRequest req)
     {
@@ -71,7 +81,10 @@ public static class ContainerSpec
             if (Vessel.Runtime.Plan.Capabilities.Number(u) is null) throw EngineException.Invalid($"unknown capability: \"{c}\"");
             return u;
         }
-        var all = Vessel.Runtime.Plan.Capabilities.Names.Take(Vessel.Runtime.Plan.Capabilities.LastCap + 1).ToList();
+        // "All" is every capability the daemon itself may hand on (its bounding set), as moby's GetAllCapabilities:
+        // under a host or sandbox that withholds one (e.g. CAP_SYS_RESOURCE), --privileged must not fail with EPERM.
+        var all = Vessel.Runtime.Plan.Capabilities.Names.Take(Vessel.Runtime.Plan.Capabilities.LastCap + 1)
+            .Where((_, bit) => (BoundingSet.Value & (1UL << bit)) != 0).ToList();
         if (req.Privileged) return all;
         var add = (req.CapAdd ?? []).Select(Norm).ToList();
         var drop = (req.CapDrop ?? []).Select(Norm).ToList();

@@ -4,11 +4,13 @@ using Vessel.Api;
 namespace Vessel.Engine.Events;
 
 /// <summary>Which events a subscriber wants: every given key must match one of its values (docker's semantics:
-/// values of one key are OR-ed, keys are AND-ed). Keys: type, action, id, name (name matches the event's
-/// name; id matches the id or a prefix of it).</summary>
+/// values of one key are OR-ed, keys are AND-ed). Vessel's keys: type, action, id (the id or a prefix of it), name.
+/// docker's keys too: event (an action; "health_status" matches "health_status: healthy"), container (a container
+/// event by id prefix or name), image (an image event by name or id, or a container event by its image), volume and
+/// network (events of that type by id or name).</summary>
 public sealed class EventFilter
 {
-    public static readonly string[] Keys = ["type", "action", "id", "name"];
+    public static readonly string[] Keys = ["type", "action", "id", "name", "event", "container", "image", "volume", "network"];
     private readonly Dictionary<string, List<string>> _values = new(StringComparer.Ordinal);
 
     public static EventFilter Parse(IEnumerable<string> filters)
@@ -42,11 +44,28 @@ public sealed class EventFilter
                 "action" => values.Contains(e.Action),
                 "id" => values.Any(v => v.Length > 0 && e.Id.StartsWith(v, StringComparison.Ordinal)),
                 "name" => e.Name is not null && values.Contains(e.Name),
+                "event" => values.Any(v => e.Action == v || e.Action.StartsWith(v + ":", StringComparison.Ordinal)),
+                "container" => e.Type == "container" && values.Any(v => IdOrName(e, v)),
+                "image" => e.Type == "image"
+                    ? values.Any(v => IdOrName(e, v) || (e.Name is not null && ImageNameMatches(e.Name, v)))
+                    : e.Attributes?.GetValueOrDefault("image") is { } img && values.Any(v => ImageNameMatches(img, v)),
+                "volume" => e.Type == "volume" && values.Any(v => IdOrName(e, v)),
+                "network" => e.Type == "network" && values.Any(v => IdOrName(e, v)),
                 _ => false,
             };
             if (!any) return false;
         }
         return true;
+    }
+
+    private static bool IdOrName(EventMessage e, string v) => v.Length > 0 && (e.Id.StartsWith(v, StringComparison.Ordinal) || e.Name == v);
+
+    /// <summary>"busybox" matches busybox:latest and docker.io/library/busybox:latest; "bb:1" matches bb:1.</summary>
+    private static bool ImageNameMatches(string name, string v)
+    {
+        if (name == v) return true;
+        string full = v.Contains(':', StringComparison.Ordinal) || v.Contains('@', StringComparison.Ordinal) ? v : v + ":latest";
+        return name == full || name == "docker.io/library/" + full || name == "docker.io/" + full;
     }
 }
 
