@@ -208,6 +208,11 @@ public sealed class DaemonCrashTests
         Assert.Equal(125, exec.ExitCode);
         Assert.StartsWith("vessel: ", Assert.Single(exec.StandardError.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries)));
         Thread.Sleep(2500); // the short container exits meanwhile
+        // Container leases are written without fsyncs: what a power loss could do to them is mended at start-up.
+        string leases = Path.Combine(d.Root, "leases");
+        File.Delete(Path.Combine(leases, $"container-{longId}.json"));
+        string stray = Path.Combine(leases, "container-" + new string('f', 64) + ".json");
+        File.WriteAllText(stray, File.ReadAllText(Path.Combine(leases, $"container-{shortId}.json")).Replace(shortId, new string('f', 64)));
 
         var psi = new ProcessStartInfo(Binaries.Vesseld) { RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (string a in d.Args) psi.ArgumentList.Add(a);
@@ -225,6 +230,8 @@ public sealed class DaemonCrashTests
             Assert.Equal("finished while the daemon was down\n", d.Vessel("logs", shortId).Out);
 
             Assert.Contains("\"status\": \"running\"", d.Vessel("inspect", longId).Out);
+            Assert.True(File.Exists(Path.Combine(leases, $"container-{longId}.json")), "the lost lease was not recreated");
+            Assert.False(File.Exists(stray), "the lease of a container that does not exist was kept");
             deadline = DateTime.UtcNow.AddSeconds(30);
             while (d.Vessel("top", longId).Out.Contains("exec-up", StringComparison.Ordinal))
             {

@@ -121,18 +121,38 @@ public sealed partial class ContainerService : IDisposable
             lock (_lock) known = _all.ContainsKey(id);
             if (!known) TryRuntimeDelete(id);
         }
-        // Leases of containers that no longer exist (a crash between removing the directory and the lease, or a
-        // lease deletion a power loss undid): they would keep the image's content from garbage collection forever.
+        RecoverLeases();
+        RestartAtDaemonStart();
+        _watcher = Task.Run(WatchAsync);
+    }
+
+    /// <summary>Container leases are written and deleted without fsyncs (a `run --rm` pays none), so after a power loss
+    /// they are made to match the containers again before anything can collect garbage: a lease whose container is
+    /// gone would keep the image's content forever, and a container whose lease is gone would lose it.</summary>
+    private void RecoverLeases()
+    {
+        var leased = new HashSet<string>(StringComparer.Ordinal);
         foreach (var lease in _leases.List().Where(l => l.Kind == LeaseKind.Container))
         {
             bool known;
-            lock (_lock) known = lease.Labels?.GetValueOrDefault("container") is { } owner && _all.ContainsKey(owner);
-            if (known) continue;
+            string? owner = lease.Labels?.GetValueOrDefault("container");
+            lock (_lock) known = owner is not null && _all.ContainsKey(owner);
+            if (known) { leased.Add(owner!); continue; }
             _log($"removing the lease {lease.Id} of a container that no longer exists");
             _leases.Delete(lease.Id);
         }
-        RestartAtDaemonStart();
-        _watcher = Task.Run(WatchAsync);
+        List<ContainerRecord> unleased;
+        lock (_lock) unleased = _all.Values.Where(c => !leased.Contains(c.Id)).ToList();
+        foreach (var c in unleased)
+        {
+            try
+            {
+                _leases.Create("container-" + c.Id, LeaseKind.Container, [Digest.Parse(c.Config.ImageTarget)], c.Config.Snapshots.Select(Digest.Parse),
+                    labels: new Dictionary<string, string> { ["container"] = c.Id });
+                _log($"container {c.Id[..12]}: its lease was lost; recreated");
+            }
+            catch (ContentException e) { _log($"container {c.Id[..12]}: recreating its lease: {e.Message}"); }
+        }
     }
 
     /// <summary>Checks the monitors of running containers when one exits (pidfd, <see cref="ExitWatcher"/>) and every
@@ -228,7 +248,8 @@ public sealed partial class ContainerService : IDisposable
         ContainerNetworkPlan? net = null;
         try
         {
-            _leases.Create(leaseId, LeaseKind.Container, [image.Target.Digest], chain, labels: new Dictionary<string, string> { ["container"] = id });
+            // Not fsynced: a power loss that takes it takes the database row too, or start-up recreates it (Recover).
+            _leases.Create(leaseId, LeaseKind.Container, [image.Target.Digest], chain, labels: new Dictionary<string, string> { ["container"] = id }, durable: false);
             Directory.CreateDirectory(dir, (UnixFileMode)0x1c9);
             foreach (var sub in new[] { "upper", "work", "rootfs" }) Directory.CreateDirectory(Path.Combine(dir, sub), (UnixFileMode)0x1ed);
             CreateInitLayer(dir);

@@ -6,7 +6,10 @@ namespace Vessel.Images.Content;
 /// the target, fsync the directory. A reader sees the old content or the new, never a torn file.</summary>
 public static class AtomicFile
 {
-    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite)
+    /// <param name="durable">false: no fsyncs. Still atomic for readers and across a crash of the process; only a
+    /// power loss or kernel crash can lose the write (callers that can rebuild the file after one choose this).</param>
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content, UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        bool durable = true)
     {
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
@@ -16,7 +19,7 @@ public static class AtomicFile
             using (var fs = new FileStream(tmp, Unix.CreateNew(mode)))
             {
                 fs.Write(content);
-                fs.Flush(flushToDisk: true);
+                fs.Flush(flushToDisk: durable);
             }
             File.Move(tmp, path, overwrite: true);
         }
@@ -25,7 +28,7 @@ public static class AtomicFile
             TryDelete(tmp);
             throw;
         }
-        FsyncDirectory(dir);
+        if (durable) FsyncDirectory(dir);
     }
 
     /// <summary>Moves a finished, already fsynced temp file into place and fsyncs the directory.</summary>

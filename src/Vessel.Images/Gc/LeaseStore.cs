@@ -52,8 +52,10 @@ public sealed class LeaseStore
         Directory.CreateDirectory(Dir);
     }
 
+    /// <param name="durable">false: written without fsyncs, for owners that recreate their leases at start-up (containers:
+    /// the engine's database is the record, and its recovery runs before any garbage collection can).</param>
     public Lease Create(string id, LeaseKind kind, IEnumerable<Digest>? digests = null, IEnumerable<Digest>? snapshots = null,
-        TimeSpan? expiresIn = null, IReadOnlyDictionary<string, string>? labels = null, bool requireExisting = true)
+        TimeSpan? expiresIn = null, IReadOnlyDictionary<string, string>? labels = null, bool requireExisting = true, bool durable = true)
     {
         ValidateId(id);
         using StoreLock storeLock = StoreLock.Shared(_content.Root);
@@ -69,7 +71,7 @@ public sealed class LeaseStore
         };
         if (requireExisting) CheckExists(lease);
         if (File.Exists(PathOf(id))) throw new ContentException($"lease {id} already exists");
-        Save(lease);
+        Save(lease, durable);
         return lease;
     }
 
@@ -129,8 +131,8 @@ public sealed class LeaseStore
         catch (JsonException e) { throw new ContentException($"lease file {path} is corrupt: {e.Message}", e); }
     }
 
-    private void Save(Lease lease) =>
-        AtomicFile.WriteAllBytes(PathOf(lease.Id), JsonSerializer.SerializeToUtf8Bytes(lease, LeaseJsonContext.Default.Lease));
+    private void Save(Lease lease, bool durable = true) =>
+        AtomicFile.WriteAllBytes(PathOf(lease.Id), JsonSerializer.SerializeToUtf8Bytes(lease, LeaseJsonContext.Default.Lease), durable: durable);
 
     private void CheckExists(Lease lease)
     {
