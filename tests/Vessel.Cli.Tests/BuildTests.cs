@@ -294,6 +294,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
                 RUN echo compiled > /artifact
                 FROM bb:1
                 COPY --from=build /artifact /artifact
+                COPY --from=bb:1 /etc/group /group-from-an-image
                 ENV MODE=dev
                 ENV MODE=prod WAS=$MODE
                 USER 1000:1000
@@ -331,6 +332,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         Assert.Contains(("ENTRYPOINT [\"cat\"]", true), steps);
         Assert.Contains(("EXPOSE 8080/tcp", true), steps);
         Assert.Contains(("WORKDIR /srv", false), steps);
+        Assert.Contains(("COPY /etc/group /group-from-an-image", false), steps);
         Ok(D.Vessel("rmi", name));
     }
 
