@@ -354,6 +354,25 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
     }
 
     [Fact]
+    public void ContainerignoreWinsOverDockerignore()
+    {
+        string ctx = Context("ignore", new()
+        {
+            ["Containerfile"] = "FROM bb:1\nCOPY . /ctx/\nCMD [\"ls\", \"-A\", \"/ctx\"]\n",
+            [".containerignore"] = "secret.txt\n",
+            [".dockerignore"] = "kept.txt\n",
+            ["secret.txt"] = "x\n",
+            ["kept.txt"] = "y\n",
+        });
+        var r = D.Vessel("build", "-t", "ignore:1", ctx);
+        Ok(r);
+        Assert.Contains("[internal] load .containerignore", r.Err);
+        // As buildah: .containerignore is the ignore file when both are there; the other is just a file.
+        Assert.Equal([".containerignore", ".dockerignore", "Containerfile", "kept.txt"], D.Vessel("run", "--rm", "ignore:1").OutLines);
+        Ok(D.Vessel("rmi", "ignore:1"));
+    }
+
+    [Fact]
     public void ContainerfileFromStdinAndFileFlag()
     {
         string ctx = Context("stdin", new() { ["hello.txt"] = "from the context\n", ["sub/Other.containerfile"] = "FROM bb:1\nCOPY hello.txt /\nCMD [\"cat\", \"/hello.txt\"]\n" });
