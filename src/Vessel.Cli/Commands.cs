@@ -290,9 +290,11 @@ internal sealed partial class Commands
     private Command Inspect()
     {
         var names = new Argument<string[]>("IMAGE") { Arity = ArgumentArity.OneOrMore, Description = "Image name or ID" };
-        var cmd = new Command("inspect", "Display detailed information on one or more images (a JSON array)") { names };
+        var format = InspectFormatOption();
+        var cmd = new Command("inspect", "Display detailed information on one or more images (a JSON array)") { format, names };
         cmd.SetAction(async (pr, ct) =>
         {
+            Template? template = pr.GetValue(format) is { Length: > 0 } f && f != "json" ? Template.Parse(f) : null;
             using Client c = Connect(pr);
             var found = new List<ImageInspect>();
             var errors = new List<string>();
@@ -301,7 +303,8 @@ internal sealed partial class Commands
                 try { found.Add(await c.Get("v1/images/" + Client.PathName(n), ApiJson.Default.ImageInspect, ct)); }
                 catch (CliException e) { errors.Add(e.Message); }
             }
-            Console.Out.WriteLine(JsonSerializer.Serialize(found, Indented.ListImageInspect));
+            if (!PrintInspectTemplate(template, found.Select(i => JsonSerializer.Serialize(i, Indented.ImageInspect))))
+                Console.Out.WriteLine(JsonSerializer.Serialize(found, Indented.ListImageInspect));
             if (errors.Count == 0) return 0;
             Console.Out.Flush();
             foreach (string e in errors.Take(errors.Count - 1)) Console.Error.WriteLine($"vessel: {e}");

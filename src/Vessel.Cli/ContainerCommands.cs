@@ -181,8 +181,9 @@ internal sealed partial class Commands
             bool d = pr.GetValue(detach), autoRemove = pr.GetValue(rm), stdin = pr.GetValue(flags.Interactive), tty = pr.GetValue(flags.Tty);
             if (!d) CheckTty(stdin, tty);
             CheckRestartWithRm(flags.Request(pr, false), autoRemove);
-            // In the foreground the client removes (after it has read the output and the exit code).
-            ContainerCreateResponse created = await CreateContainer(c, flags.Request(pr, autoRemove && d, attached: !d), ct);
+            // The daemon removes (AutoRemove): in the foreground once the attach has the exit code and before it ends,
+            // so the container is gone when we return; after a detach, when the container exits.
+            ContainerCreateResponse created = await CreateContainer(c, flags.Request(pr, autoRemove, attached: !d), ct);
             if (d)
             {
                 try
@@ -197,17 +198,16 @@ internal sealed partial class Commands
                 Console.Out.WriteLine(created.Id);
                 return 0;
             }
-            (int code, bool detached) = (0, false);
+            int code;
             try
             {
-                (code, detached) = await AttachAndRun(c, created.Id, stdin, tty, pr.GetValue(keys), start: true, pr.GetValue(sigProxy), ct);
+                (code, _) = await AttachAndRun(c, created.Id, stdin, tty, pr.GetValue(keys), start: true, pr.GetValue(sigProxy), ct);
             }
             catch (CliException)
             {
                 if (autoRemove) await RemoveQuietly(c, created.Id);
                 throw;
             }
-            if (autoRemove && !detached) await RemoveQuietly(c, created.Id);
             return code;
         });
         return cmd;
@@ -409,9 +409,11 @@ internal sealed partial class Commands
     private Command InspectContainer()
     {
         var ids = new Argument<string[]>("CONTAINER") { Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("inspect", "Display detailed information on one or more containers") { ids };
+        var format = InspectFormatOption();
+        var cmd = new Command("inspect", "Display detailed information on one or more containers") { format, ids };
         cmd.SetAction(async (pr, ct) =>
         {
+            Template? template = pr.GetValue(format) is { Length: > 0 } f && f != "json" ? Template.Parse(f) : null;
             using Client c = Connect(pr);
             var docs = new List<string>();
             foreach (string id in pr.GetValue(ids)!)
@@ -419,6 +421,7 @@ internal sealed partial class Commands
                 ContainerInspect i = await c.Get($"v1/containers/{Esc(id)}", ContainerJson.Default.ContainerInspect, ct);
                 docs.Add(JsonSerializer.Serialize(i, IndentedContainers.ContainerInspect));
             }
+            if (PrintInspectTemplate(template, docs)) return 0;
             Console.Out.WriteLine("[\n" + string.Join(",\n", docs) + "\n]");
             return 0;
         });

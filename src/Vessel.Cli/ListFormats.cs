@@ -13,6 +13,23 @@ internal sealed partial class Commands
         Description = "Format output: 'table' (default), 'json' (one JSON object per line), a Go template such as '{{.Name}}', or 'table TEMPLATE' (with headers)",
     };
 
+    private static Option<string?> InspectFormatOption() => new("--format", "-f")
+    {
+        Description = "Format output using a Go template, such as '{{.State.Status}}' (field names match case-insensitively)",
+    };
+
+    /// <summary>inspect -f: one line per document; false when there is no template (print the JSON array).</summary>
+    private static bool PrintInspectTemplate(Template? template, IEnumerable<string> docs)
+    {
+        if (template is null) return false;
+        foreach (string d in docs)
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(d);
+            Console.Out.WriteLine(template.Render(doc.RootElement));
+        }
+        return true;
+    }
+
     /// <summary>Prints the rows through the --format template and answers true, or answers false for table/json.</summary>
     private static bool Templated<T>(ParseResult pr, Option<string?> format, IEnumerable<T> items, Func<T, TemplateRow> row)
     {

@@ -80,6 +80,41 @@ internal sealed class Template
         output.Write(sb.ToString());
     }
 
+    /// <summary>Renders the template over a JSON document (inspect -f): <c>{{.State.Status}}</c> walks its properties,
+    /// matching names case-insensitively (Vessel's camelCase answers docker's PascalCase paths); scalars print as
+    /// text, objects and arrays as JSON, a missing path as Go's <c>&lt;no value&gt;</c>.</summary>
+    public string Render(JsonElement doc)
+    {
+        var sb = new StringBuilder();
+        foreach (Part p in _parts)
+        {
+            if (p is Text t) { sb.Append(t.Value); continue; }
+            var f = (Field)p;
+            JsonElement? at = doc;
+            foreach (string seg in f.Name.Split('.', StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (at is not { ValueKind: JsonValueKind.Object } o) { at = null; break; }
+                at = o.EnumerateObject().Where(x => string.Equals(x.Name, seg, StringComparison.OrdinalIgnoreCase)).Select(x => (JsonElement?)x.Value).FirstOrDefault();
+                if (at is null) break;
+            }
+            if (f.Func == "label")
+            {
+                at = at is { ValueKind: JsonValueKind.Object } labels && labels.TryGetProperty(f.Arg!, out JsonElement lv) ? lv : null;
+            }
+            string text = at switch
+            {
+                null => f.Func == "json" ? "null" : "<no value>",
+                { } e when f.Func == "json" => Json(JsonNode.Parse(e.GetRawText())!),
+                { ValueKind: JsonValueKind.String } e => e.GetString()!,
+                { ValueKind: JsonValueKind.Object or JsonValueKind.Array } e => Json(JsonNode.Parse(e.GetRawText())!),
+                { ValueKind: JsonValueKind.Null } => "<no value>",
+                { } e => e.GetRawText(),
+            };
+            sb.Append(f.Func switch { "upper" => text.ToUpperInvariant(), "lower" => text.ToLowerInvariant(), _ => text });
+        }
+        return sb.ToString();
+    }
+
     /// <param name="row">null only for the header of an empty table (field names are checked against nothing).</param>
     private string Render(TemplateRow? row, bool header)
     {

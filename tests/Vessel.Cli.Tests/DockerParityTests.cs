@@ -49,6 +49,12 @@ public sealed class DockerParityTests(BusyboxFixture f) : IClassFixture<BusyboxF
                 Assert.Contains("tier=front", row.RootElement.GetProperty("Labels").GetString());
             }
 
+            // inspect -f: docker's PascalCase paths over Vessel's camelCase documents
+            Assert.Equal(["exited 3 tpl-done <no value>"], D.Vessel("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}} {{.Name}} {{.Nope}}", "tpl-done").OutLines);
+            using (JsonDocument state = JsonDocument.Parse(D.Vessel("container", "inspect", "--format", "{{json .State}}", "tpl-web").Out))
+                Assert.True(state.RootElement.GetProperty("running").GetBoolean());
+            Assert.StartsWith("sha256:", D.Vessel("image", "inspect", "-f", "{{.Id}}", Image).Out);
+
             Assert.Contains("bb:1", D.Vessel("images", "--format", "{{.Repository}}:{{.Tag}}").OutLines);
             Assert.Contains("bridge", D.Vessel("network", "ls", "--format", "{{.Name}}").OutLines);
             Ok(D.Vessel("volume", "create", "tpl-vol"));
