@@ -181,8 +181,9 @@ internal sealed partial class Commands
             bool d = pr.GetValue(detach), autoRemove = pr.GetValue(rm), stdin = pr.GetValue(flags.Interactive), tty = pr.GetValue(flags.Tty);
             if (!d) CheckTty(stdin, tty);
             CheckRestartWithRm(flags.Request(pr, false), autoRemove);
-            // In the foreground the client removes (after it has read the output and the exit code).
-            ContainerCreateResponse created = await CreateContainer(c, flags.Request(pr, autoRemove && d, attached: !d), ct);
+            // The daemon removes (AutoRemove): in the foreground once the attach has the exit code and before it ends,
+            // so the container is gone when we return; after a detach, when the container exits.
+            ContainerCreateResponse created = await CreateContainer(c, flags.Request(pr, autoRemove, attached: !d), ct);
             if (d)
             {
                 try
@@ -197,17 +198,16 @@ internal sealed partial class Commands
                 Console.Out.WriteLine(created.Id);
                 return 0;
             }
-            (int code, bool detached) = (0, false);
+            int code;
             try
             {
-                (code, detached) = await AttachAndRun(c, created.Id, stdin, tty, pr.GetValue(keys), start: true, pr.GetValue(sigProxy), ct);
+                (code, _) = await AttachAndRun(c, created.Id, stdin, tty, pr.GetValue(keys), start: true, pr.GetValue(sigProxy), ct);
             }
             catch (CliException)
             {
                 if (autoRemove) await RemoveQuietly(c, created.Id);
                 throw;
             }
-            if (autoRemove && !detached) await RemoveQuietly(c, created.Id);
             return code;
         });
         return cmd;

@@ -51,8 +51,11 @@ internal static class StdioRoutes
         IHttpUpgradeFeature upgrade = Upgradable(ctx);
         var options = new StdioPumpOptions(Bool(ctx, "stdin", false), Bool(ctx, "stdout", true), Bool(ctx, "stderr", true),
             DetachKeys.Parse(ctx.Request.Query["detachKeys"].FirstOrDefault()));
+        // An auto-remove (run --rm) waits until the exit code is known here, and is done before the end frame: a client
+        // that has read the end frame finds the container gone (docker's CLI waits for the removal the same way).
+        using IDisposable hold = containers.HoldRemoval(containers.Get(Id(ctx)).Id);
         using AttachTicket ticket = containers.Attach(Id(ctx), UShort(ctx, "h"), UShort(ctx, "w"));
-        await Serve(ctx, upgrade, ticket.SessionAsync, options, stopping);
+        await Serve(ctx, upgrade, ticket.SessionAsync, options, stopping, beforeEnd: hold.Dispose);
     }
 
     private static async Task StartExec(HttpContext ctx, Engine.Containers.ContainerService containers, CancellationToken stopping)
@@ -86,7 +89,7 @@ internal static class StdioRoutes
     /// <summary>Upgrades, waits for the session, runs the pump, and ends with a frame 4 saying how it ended. The session is
     /// disposed at the end; the process goes on if the client detached or left.</summary>
     private static async Task Serve(HttpContext ctx, IHttpUpgradeFeature upgrade, Func<CancellationToken, Task<StdioSession>> session,
-        StdioPumpOptions options, CancellationToken stopping)
+        StdioPumpOptions options, CancellationToken stopping, Action? beforeEnd = null)
     {
         ctx.Response.Headers.Connection = "Upgrade";
         ctx.Response.Headers.Upgrade = "tcp";
@@ -112,6 +115,7 @@ internal static class StdioRoutes
         {
             if (s is not null) await s.DisposeAsync();
         }
+        beforeEnd?.Invoke();
         try
         {
             await stream.WriteAsync(StdioFrames.Encode(StdioFrames.End, JsonSerializer.SerializeToUtf8Bytes(end, StdioJson.Default.StdioEndMessage)), cts.Token);

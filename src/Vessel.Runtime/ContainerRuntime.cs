@@ -7,10 +7,11 @@ using Vessel.Runtime.State;
 
 namespace Vessel.Runtime;
 
-/// <summary>Options of `create` (and `run`).</summary>
+/// <summary>Options of `create` (and `run`). <paramref name="Spawned"/> is called with the init's pid as soon as it
+/// exists, before the cgroups take it and before it sets itself up: its namespaces can be prepared meanwhile.</summary>
 public sealed record CreateOptions(string Id, string Bundle, string? PidFile = null, string? ConsoleSocket = null,
     bool NoPivot = false, int PreserveFds = 0, SafeFd? Console = null, MonitorOptions? Monitor = null,
-    IReadOnlyList<SafeFd>? Stdio = null);
+    IReadOnlyList<SafeFd>? Stdio = null, Action<int>? Spawned = null);
 
 /// <summary>Options of `exec`.</summary>
 public sealed record ExecOptions(string Id, ProcessSpec Process, string? PidFile = null, string? ConsoleSocket = null,
@@ -64,6 +65,7 @@ public sealed class ContainerRuntime(string root, Action<string>? warn = null)
 
             session = ExecutorSession.Start(planned.Plan, fds, console, fifo, spec.Process.Args![0], options.Monitor, options.Stdio);
             var pid = session.Pid;
+            options.Spawned?.Invoke(pid);
             var stored = new StoredContainer
             {
                 Id = options.Id, Pid = pid, StartTime = Processes.StartTime(pid) ?? 0, Bundle = bundle,

@@ -114,6 +114,7 @@ public sealed class ContainerTests(BusyboxFixture f) : IClassFixture<BusyboxFixt
         var missing = D.Vessel("run", "--rm", Image, "no-such-command");
         Assert.True(missing.Code == 127, missing.ToString());
         Assert.Contains("executable file not found", missing.Err);
+        Assert.DoesNotContain(D.Vessel("ps", "-a", "--format", "json").OutLines, l => l.Contains("no-such-command")); // --rm after a failed start too
         var noImage = D.Vessel("run", "--rm", "no-such-image:1", "true");
         Assert.True(noImage.Code == 125, noImage.ToString());
     }

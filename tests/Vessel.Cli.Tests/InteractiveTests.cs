@@ -77,10 +77,12 @@ public sealed class InteractiveTests(BusyboxFixture f) : IClassFixture<BusyboxFi
         Assert.Equal("got-term\n", await rest);
 
         // stop -s: the given signal instead of the image's stop signal.
-        var run = D.Vessel("run", "-d", "--name", "stop-signal", Image, "sh", "-c", "trap 'exit 5' USR1; while true; do sleep 0.1; done");
+        var run = D.Vessel("run", "-d", "--name", "stop-signal", Image, "sh", "-c", "trap 'exit 5' USR1; echo up; while true; do sleep 0.1; done");
         Assert.True(run.Code == 0, run.ToString());
         try
         {
+            // The shell is pid 1: a signal it has no handler for yet is dropped, so wait for the trap.
+            for (int i = 0; i < 200 && !D.Vessel("logs", "stop-signal").Out.Contains("up"); i++) Thread.Sleep(50);
             var stop = D.Vessel("stop", "-s", "USR1", "-t", "30", "stop-signal");
             Assert.True(stop.Code == 0, stop.ToString());
             Assert.Equal("5", D.Vessel("wait", "stop-signal").Out.Trim());
@@ -155,6 +157,33 @@ public sealed class InteractiveTests(BusyboxFixture f) : IClassFixture<BusyboxFi
         finally
         {
             D.Vessel("rm", "-f", "attach-me");
+        }
+    }
+
+    [Fact]
+    public void RunRmDetachedFromTheForegroundIsRemovedWhenItExits()
+    {
+        try
+        {
+            using (var pty = new Pty(24, 80))
+            {
+                using Process p = pty.Start(D, "run", "-it", "--rm", "--name", "rm-detach", Image, "sh");
+                pty.Type("echo here-$((6*7))\r");
+                Assert.True(pty.WaitFor("here-42"), pty.Output);
+                pty.Type("\x10\x11"); // ctrl-p ctrl-q
+                Assert.Equal(0, Exit(p, pty));
+            }
+            Assert.Contains("rm-detach", D.Vessel("ps").Out); // detached: it goes on
+            var stop = D.Vessel("stop", "-t", "1", "rm-detach");
+            Assert.True(stop.Code == 0, stop.ToString());
+            // --rm is the daemon's: the container goes once it has exited, with no client attached.
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (D.Vessel("ps", "-a").Out.Contains("rm-detach") && DateTime.UtcNow < deadline) Thread.Sleep(50);
+            Assert.DoesNotContain("rm-detach", D.Vessel("ps", "-a").Out);
+        }
+        finally
+        {
+            D.Vessel("rm", "-f", "rm-detach");
         }
     }
 

@@ -121,6 +121,16 @@ public sealed partial class ContainerService : IDisposable
             lock (_lock) known = _all.ContainsKey(id);
             if (!known) TryRuntimeDelete(id);
         }
+        // Leases of containers that no longer exist (a crash between removing the directory and the lease, or a
+        // lease deletion a power loss undid): they would keep the image's content from garbage collection forever.
+        foreach (var lease in _leases.List().Where(l => l.Kind == LeaseKind.Container))
+        {
+            bool known;
+            lock (_lock) known = lease.Labels?.GetValueOrDefault("container") is { } owner && _all.ContainsKey(owner);
+            if (known) continue;
+            _log($"removing the lease {lease.Id} of a container that no longer exists");
+            _leases.Delete(lease.Id);
+        }
         RestartAtDaemonStart();
         _watcher = Task.Run(WatchAsync);
     }
@@ -222,7 +232,7 @@ public sealed partial class ContainerService : IDisposable
             Directory.CreateDirectory(dir, (UnixFileMode)0x1c9);
             foreach (var sub in new[] { "upper", "work", "rootfs" }) Directory.CreateDirectory(Path.Combine(dir, sub), (UnixFileMode)0x1ed);
             CreateInitLayer(dir);
-            MountRootfs(id, lower);
+            MountRootfs(id, lower, req.AutoRemove);
             var mounts = ContainerMounts.Resolve(_volumes, mountRequests, newVolumes);
             pinned = mounts.Where(m => m.Name is not null).Select(m => m.Name!).ToList();
             _volumes.Pin(pinned);
@@ -275,12 +285,27 @@ public sealed partial class ContainerService : IDisposable
         return new ContainerCreateResponse(id, name, net?.Warnings ?? []);
     }
 
-    private void MountRootfs(string id, IReadOnlyList<string> lower)
+    /// <param name="disposable">An auto-remove container's: mounted <c>volatile</c>, so that overlayfs skips every sync
+    /// of the upper layer, the final one at the unmount included (a journal commit of the host's disk per `run --rm`).
+    /// Only a host crash can lose what it wrote, and such a container is removed then anyway.</param>
+    private void MountRootfs(string id, IReadOnlyList<string> lower, bool disposable)
     {
-        string rootfs = RootfsOf(id);
+        string rootfs = RootfsOf(id), work = Path.Combine(DirOf(id), "work");
         if (Mounts.MountPoints().Contains(rootfs)) return;
-        Mounts.Mount("overlay", rootfs, "overlay", 0,
-            OverlayMount.BuildOptions(WithInitLayer(id, lower), Path.Combine(DirOf(id), "upper"), Path.Combine(DirOf(id), "work")));
+        string options = OverlayMount.BuildOptions(WithInitLayer(id, lower), Path.Combine(DirOf(id), "upper"), work);
+        if (disposable)
+        {
+            // Left by a volatile mount that a host crash ended; overlayfs refuses to mount again while it exists.
+            string incompat = Path.Combine(work, "work", "incompat", "volatile");
+            if (Directory.Exists(incompat)) Directory.Delete(incompat, recursive: true);
+            try
+            {
+                Mounts.Mount("overlay", rootfs, "overlay", 0, options + ",volatile");
+                return;
+            }
+            catch (LinuxException e) when (e.ErrorNumber == Errno.EINVAL) { } // a kernel before 5.10: an ordinary mount
+        }
+        Mounts.Mount("overlay", rootfs, "overlay", 0, options);
     }
 
     /// <summary>A file of the image's rootfs, or null; never through a symlink (it could name a host file).</summary>
@@ -312,24 +337,31 @@ public sealed partial class ContainerService : IDisposable
         File.Delete(Path.Combine(dir, "exit.json"));
         try
         {
-            MountRootfs(id, c.Config.Snapshots.Select(s => _snapshots.FsPath(Digest.Parse(s))).ToList());
+            MountRootfs(id, c.Config.Snapshots.Select(s => _snapshots.FsPath(Digest.Parse(s))).ToList(), c.Config.Request.AutoRemove);
         }
         catch (LinuxException e) { throw new EngineException(ErrorCodes.Internal, e.Message); }
         PrepareNetwork(c);
         var (monitor, console) = MonitorFor(c, dir);
         int pid;
+        // The network is set up while the runtime moves the init into its cgroups (on cgroup v1 the first move waits
+        // for an RCU grace period, milliseconds) and the init mounts its root: the init needs it only once it runs.
+        Task? networking = null;
         try
         {
             using (console)
             using (monitor.ConsoleReceiver)
-                pid = _runtime.Create(new CreateOptions(id, dir, Console: console, Monitor: monitor));
-            _network.Started(id, pid);
+                pid = _runtime.Create(new CreateOptions(id, dir, Console: console, Monitor: monitor,
+                    Spawned: p => networking = Task.Run(() => _network.Started(id, p))));
+            if (networking is null) _network.Started(id, pid);
+            else networking.GetAwaiter().GetResult();
             ConnectAttachers(c); // attach-then-start: connected before the init runs
             _runtime.Start(id);
         }
         catch (Exception e) when (e is RuntimeException or IOException or LinuxException or EngineException)
         {
             int code = e is RuntimeException { ExitCode: 126 or 127 } re ? re.ExitCode : 128;
+            try { networking?.Wait(); }
+            catch (AggregateException) { } // the failure that matters is e
             TryRuntimeDelete(id);
             _network.Stopped(id);
             if (monitor.Pid > 0) ExecutorSession.ReapMonitor(monitor.Pid);
@@ -462,7 +494,7 @@ public sealed partial class ContainerService : IDisposable
         if (Mounts.MountPoints().Contains(rootfs)) DetachRootfs(rootfs);
         if (Mounts.MountPoints().Contains(rootfs)) throw new IOException($"{rootfs} is still mounted");
         if (Directory.Exists(DirOf(id))) Directory.Delete(DirOf(id), recursive: true);
-        _leases.Delete("container-" + id);
+        _leases.Delete("container-" + id, durable: false); // a lease a power loss brings back is swept at start-up
     }
 
     // ---- queries -----------------------------------------------------------------------------------------

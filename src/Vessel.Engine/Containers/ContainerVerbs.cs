@@ -523,7 +523,7 @@ public sealed partial class ContainerService
             if (Processes.IsAlive(c.State.Pid, c.State.PidStart)) return h; // checked after the open: not a reused pid
             h.Dispose();
         }
-        try { MountRootfs(c.Id, ImageLayers(c)); }
+        try { MountRootfs(c.Id, ImageLayers(c), c.Config.Request.AutoRemove); }
         catch (LinuxException e) { throw new EngineException(ErrorCodes.Internal, $"cannot mount the root filesystem of container {c.Id}: {e.Message}"); }
         return RootedFs.OpenRoot(RootfsOf(c.Id));
     }

@@ -549,6 +549,7 @@ public sealed partial class NetworkService : IDisposable
             try
             {
                 if (c.Mode == "host" || c.Mode.StartsWith("container:", StringComparison.Ordinal)) { _active[id] = pid; return; }
+                AwaitLinkDeletions(id);
                 _driver.LoopbackUp(pid);
                 var mine = _endpoints.Where(e => e.Owner == id).OrderBy(e => e.Ord).ToList();
                 bool first = true;
@@ -577,16 +578,21 @@ public sealed partial class NetworkService : IDisposable
         lock (_lock) StoppedLocked(id);
     }
 
+    /// <summary>The host ends of the veths are deleted on the thread pool: after an exit the kernel removes them with the
+    /// namespace anyway, and the explicit delete (for a namespace something still holds) waits for the kernel's network
+    /// teardown, milliseconds that a `run --rm` should not wait for. A new start of the container waits for them
+    /// (the names are the endpoint's), and so does <see cref="Dispose"/>.</summary>
     private void StoppedLocked(string id)
     {
         _active.Remove(id);
         if (!_containers.TryGetValue(id, out var c)) return;
         foreach (var p in c.Published) _ports.Release(p);
         if (c.Published.Count > 0) SaveContainer(c with { Published = [] });
-        foreach (var ep in _endpoints.Where(e => e.Owner == id))
+        var links = _endpoints.Where(e => e.Owner == id).Select(e => e.Link).ToList();
+        if (links.Count > 0)
         {
-            try { _driver.DeleteLink(ep.Link); }
-            catch (IOException e) { _log($"container {id[..12]}: deleting {ep.Link}: {e.Message}"); }
+            Task before = _linkDeletions.GetValueOrDefault(id) ?? Task.CompletedTask;
+            _linkDeletions[id] = before.ContinueWith(_ => DeleteLinks(id, links), TaskScheduler.Default);
         }
         if (c.Published.Count > 0)
         {
@@ -747,10 +753,30 @@ public sealed partial class NetworkService : IDisposable
         _nft.Apply(nets, ports);
     }
 
+    private readonly Dictionary<string, Task> _linkDeletions = new(StringComparer.Ordinal);
+
+    /// <summary>Waits for the background deletion of a container's old links (under <c>_lock</c>).</summary>
+    private void AwaitLinkDeletions(string id)
+    {
+        if (_linkDeletions.Remove(id, out var pending)) pending.Wait();
+        foreach (var done in _linkDeletions.Where(kv => kv.Value.IsCompleted).Select(kv => kv.Key).ToList()) _linkDeletions.Remove(done);
+    }
+
+    private void DeleteLinks(string id, IEnumerable<string> links)
+    {
+        foreach (var link in links)
+        {
+            try { _driver.DeleteLink(link); }
+            catch (IOException e) { _log($"container {id[..12]}: deleting {link}: {e.Message}"); }
+        }
+    }
+
     public void Dispose()
     {
         lock (_lock)
         {
+            Task.WaitAll(_linkDeletions.Values.ToArray());
+            _linkDeletions.Clear();
             foreach (var d in _dns.Values) d.Dispose();
             _dns.Clear();
             foreach (var d in _dhcp.Values) d.Dispose();

@@ -95,13 +95,15 @@ public sealed class LeaseStore
         return Read(PathOf(id));
     }
 
-    public bool Delete(string id)
+    /// <param name="durable">Fsync the directory, so that the deletion survives a power loss. A deletion that is lost
+    /// only keeps content longer; callers whose owner sweeps its orphaned leases at start-up (containers) skip it.</param>
+    public bool Delete(string id, bool durable = true)
     {
         ValidateId(id);
         string p = PathOf(id);
         if (!File.Exists(p)) return false;
         File.Delete(p);
-        AtomicFile.FsyncDirectory(Dir);
+        if (durable) AtomicFile.FsyncDirectory(Dir);
         return true;
     }
 
