@@ -141,8 +141,8 @@ internal sealed partial class Commands
     }
 
     /// <summary>The context as a tar stream written straight into the request (chunked): every file of the
-    /// directory that .dockerignore does not exclude (the Containerfile and .dockerignore always go), plus the
-    /// Containerfile from stdin under its private name.</summary>
+    /// directory that .containerignore, else .dockerignore, does not exclude (the Containerfile and that file
+    /// always go), plus the Containerfile from stdin under its private name.</summary>
     private sealed class ContextContent(string? dir, string? stdinText, string? dockerfileInContext) : HttpContent
     {
         protected override bool TryComputeLength(out long length) { length = 0; return false; }
@@ -155,13 +155,13 @@ internal sealed partial class Commands
             if (dir is not null)
             {
                 IgnoreRules rules = new();
-                string ignoreFile = Path.Combine(dir, ".dockerignore");
-                if (File.Exists(ignoreFile))
+                string? ignoreName = IgnoreRules.FileIn(dir);
+                if (ignoreName is not null)
                 {
-                    try { rules = IgnoreRules.Parse(File.ReadAllText(ignoreFile)); }
-                    catch (FormatException e) { throw new CliException(e.Message); }
+                    try { rules = IgnoreRules.Parse(File.ReadAllText(Path.Combine(dir, ignoreName))); }
+                    catch (FormatException e) { throw new CliException($"{ignoreName}: {e.Message}"); }
                 }
-                WriteDir(tar, dir, "", rules);
+                WriteDir(tar, dir, "", rules, ignoreName);
             }
             if (stdinText is not null)
             {
@@ -175,7 +175,7 @@ internal sealed partial class Commands
             }
         }
 
-        private void WriteDir(TarWriter tar, string root, string rel, IgnoreRules rules)
+        private void WriteDir(TarWriter tar, string root, string rel, IgnoreRules rules, string? ignoreName)
         {
             string host = rel.Length == 0 ? root : Path.Combine(root, rel);
             foreach (string path in Directory.EnumerateFileSystemEntries(host).Order(StringComparer.Ordinal))
@@ -184,11 +184,11 @@ internal sealed partial class Commands
                 string r = rel.Length == 0 ? name : rel + "/" + name;
                 var fi = new FileInfo(path);
                 bool isDir = fi.LinkTarget is null && Directory.Exists(path);
-                bool always = r == ".dockerignore" || r == dockerfileInContext;
+                bool always = r == ignoreName || r == dockerfileInContext;
                 bool ignored = !always && rules.IsIgnored(r);
                 if (ignored && !(isDir && rules.HasExclusions)) continue;
                 if (!ignored) tar.WriteEntry(path, isDir ? r + "/" : r);
-                if (isDir) WriteDir(tar, root, r, rules);
+                if (isDir) WriteDir(tar, root, r, rules, ignoreName);
             }
         }
     }

@@ -181,9 +181,11 @@ internal sealed partial class Commands
     private Command VolumeInspect()
     {
         var names = new Argument<string[]>("VOLUME") { Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("inspect", "Display detailed information on one or more volumes") { names };
+        var format = InspectFormatOption();
+        var cmd = new Command("inspect", "Display detailed information on one or more volumes") { format, names };
         cmd.SetAction(async (pr, ct) =>
         {
+            Template? template = pr.GetValue(format) is { Length: > 0 } f && f != "json" ? Template.Parse(f) : null;
             using Client c = Connect(pr);
             var docs = new List<string>();
             CliException? failure = null;
@@ -192,7 +194,7 @@ internal sealed partial class Commands
                 try { docs.Add(JsonSerializer.Serialize(await c.Get($"v1/volumes/{Uri.EscapeDataString(n)}", VolumeJson.Default.VolumeInfo, ct), IndentedVolumes.VolumeInfo)); }
                 catch (CliException e) { if (failure is not null) Console.Error.WriteLine($"vessel: {failure.Message}"); failure = e; }
             }
-            Console.Out.WriteLine("[\n" + string.Join(",\n", docs) + "\n]");
+            if (!PrintInspectTemplate(template, docs)) Console.Out.WriteLine("[\n" + string.Join(",\n", docs) + "\n]");
             if (failure is not null) throw failure;
             return 0;
         });

@@ -88,9 +88,11 @@ internal sealed partial class Commands
     private Command NetworkInspect()
     {
         var names = new Argument<string[]>("NETWORK") { Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("inspect", "Display detailed information on one or more networks") { names };
+        var format = InspectFormatOption();
+        var cmd = new Command("inspect", "Display detailed information on one or more networks") { format, names };
         cmd.SetAction(async (pr, ct) =>
         {
+            Template? template = pr.GetValue(format) is { Length: > 0 } f && f != "json" ? Template.Parse(f) : null;
             using Client c = Connect(pr);
             var all = new List<NetworkInfo>();
             foreach (string n in pr.GetValue(names)!) all.Add(await c.Get(Net(n), NetworkJson.Default.NetworkInfo, ct));
@@ -100,7 +102,8 @@ internal sealed partial class Commands
                 DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
                 WriteIndented = true,
             });
-            Console.Out.WriteLine(JsonSerializer.Serialize(all, indented.ListNetworkInfo));
+            if (!PrintInspectTemplate(template, all.Select(n => JsonSerializer.Serialize(n, indented.NetworkInfo))))
+                Console.Out.WriteLine(JsonSerializer.Serialize(all, indented.ListNetworkInfo));
             return 0;
         });
         return cmd;

@@ -294,6 +294,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
                 RUN echo compiled > /artifact
                 FROM bb:1
                 COPY --from=build /artifact /artifact
+                COPY --from=bb:1 /etc/group /group-from-an-image
                 ENV MODE=dev
                 ENV MODE=prod WAS=$MODE
                 USER 1000:1000
@@ -331,6 +332,7 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         Assert.Contains(("ENTRYPOINT [\"cat\"]", true), steps);
         Assert.Contains(("EXPOSE 8080/tcp", true), steps);
         Assert.Contains(("WORKDIR /srv", false), steps);
+        Assert.Contains(("COPY /etc/group /group-from-an-image", false), steps);
         Ok(D.Vessel("rmi", name));
     }
 
@@ -349,6 +351,25 @@ public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
         Assert.Empty(Directory.Exists(rt) ? Directory.EnumerateDirectories(rt) : []);
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(D.Root, "leases"), "build-*"));
         Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(builds, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ContainerignoreWinsOverDockerignore()
+    {
+        string ctx = Context("ignore", new()
+        {
+            ["Containerfile"] = "FROM bb:1\nCOPY . /ctx/\nCMD [\"ls\", \"-A\", \"/ctx\"]\n",
+            [".containerignore"] = "secret.txt\n",
+            [".dockerignore"] = "kept.txt\n",
+            ["secret.txt"] = "x\n",
+            ["kept.txt"] = "y\n",
+        });
+        var r = D.Vessel("build", "-t", "ignore:1", ctx);
+        Ok(r);
+        Assert.Contains("[internal] load .containerignore", r.Err);
+        // As buildah: .containerignore is the ignore file when both are there; the other is just a file.
+        Assert.Equal([".containerignore", ".dockerignore", "Containerfile", "kept.txt"], D.Vessel("run", "--rm", "ignore:1").OutLines);
+        Ok(D.Vessel("rmi", "ignore:1"));
     }
 
     [Fact]

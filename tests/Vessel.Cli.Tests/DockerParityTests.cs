@@ -59,6 +59,8 @@ public sealed class DockerParityTests(BusyboxFixture f) : IClassFixture<BusyboxF
             Assert.Contains("bridge", D.Vessel("network", "ls", "--format", "{{.Name}}").OutLines);
             Ok(D.Vessel("volume", "create", "tpl-vol"));
             Assert.Contains("local tpl-vol", D.Vessel("volume", "ls", "--format", "{{.Driver}} {{.Name}}").OutLines);
+            Assert.EndsWith("/tpl-vol/_data\n", D.Vessel("volume", "inspect", "-f", "{{.Mountpoint}}", "tpl-vol").Out);
+            Assert.Equal(["bridge"], D.Vessel("network", "inspect", "-f", "{{.Driver}}", "bridge").OutLines);
             Ok(D.Vessel("volume", "rm", "tpl-vol"));
             Ok(D.Vessel("vm", "ls", "--format", "{{.Name}}"));
             var stats = D.Vessel("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "tpl-web");

@@ -76,12 +76,11 @@ internal sealed partial class Builder
         _words = new ShellWords(_file.Escape);
         foreach (string w in _file.Warnings) _progress(new BuildEvent("warning", 0, w));
         Done(n);
-        string ignorePath = Path.Combine(_contextDir, ".dockerignore");
-        if (File.Exists(ignorePath))
+        if (IgnoreRules.FileIn(_contextDir) is string ignoreName)
         {
-            n = Begin("[internal] load .dockerignore");
-            try { _ignore = IgnoreRules.Parse(File.ReadAllText(ignorePath)); }
-            catch (FormatException e) { throw new BuildException(e.Message); }
+            n = Begin($"[internal] load {ignoreName}");
+            try { _ignore = IgnoreRules.Parse(File.ReadAllText(Path.Combine(_contextDir, ignoreName))); }
+            catch (FormatException e) { throw new BuildException($"{ignoreName}: {e.Message}"); }
             Done(n);
         }
         _args = new BuildArgs(_o.BuildArgs);

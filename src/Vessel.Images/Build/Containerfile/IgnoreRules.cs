@@ -21,6 +21,15 @@ public sealed class IgnoreRules
 
     public bool IsEmpty => _patterns.Count == 0;
 
+    /// <summary>The ignore file of a context directory: <c>.containerignore</c> (buildah's and podman's name) wins
+    /// over <c>.dockerignore</c>, as in buildah; null when there is neither.</summary>
+    public static string? FileIn(string contextDir)
+    {
+        foreach (string name in new[] { ".containerignore", ".dockerignore" })
+            if (File.Exists(Path.Combine(contextDir, name))) return name;
+        return null;
+    }
+
     public static IgnoreRules Parse(string text)
     {
         var r = new IgnoreRules();
