@@ -1,5 +1,7 @@
 using Vessel.Tests;
 
+using static Vessel.Cli.Tests.Expect;
+
 namespace Vessel.Cli.Tests;
 
 /// <summary>A daemon with "debian-gcc:test": the Debian minbase + gcc fixture (tests/fixtures/debian-gcc.sh,
@@ -30,8 +32,6 @@ public sealed class BuildGccTests(GccFixture f) : IClassFixture<GccFixture>
     private DaemonFixture D => f.D;
 
     private Binaries.Result Vessel(params string[] args) => Binaries.Run(Binaries.Vessel, ["-H", D.Host, .. args], timeout: TimeSpan.FromMinutes(5));
-
-    private static void Ok(Binaries.Result r) => Assert.True(r.Code == 0, r.ToString());
 
     private static int Cached(string err) => err.Split('\n').Count(l => l.EndsWith(" CACHED", StringComparison.Ordinal));
 

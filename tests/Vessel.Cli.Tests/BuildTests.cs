@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Vessel.Tests;
 
+using static Vessel.Cli.Tests.Expect;
+
 namespace Vessel.Cli.Tests;
 
 /// <summary>`vessel build` end to end on the busybox image: RUN/COPY/ENV/ARG/CMD, the cache (hits, a miss after
@@ -9,8 +11,6 @@ namespace Vessel.Cli.Tests;
 public sealed class BuildTests(BusyboxFixture f) : IClassFixture<BusyboxFixture>
 {
     private DaemonFixture D => f.D;
-
-    private static void Ok(Binaries.Result r) => Assert.True(r.Code == 0, r.ToString());
 
     private string Context(string name, Dictionary<string, string> files)
     {

@@ -3,20 +3,12 @@ using System.Text.Json;
 using Vessel.Api;
 using Vessel.Tests;
 
+using static Vessel.Cli.Tests.Expect;
+
 namespace Vessel.Cli.Tests;
 
 public sealed class CliTests(DaemonFixture d) : IClassFixture<DaemonFixture>
 {
-    private static void Ok(Binaries.Result r) => Assert.True(r.Code == 0, r.ToString());
-
-    private static void FailsWithOneLine(Binaries.Result r, string contains)
-    {
-        Assert.True(r.Code == 125, r.ToString());
-        string line = Assert.Single(r.ErrLines);
-        Assert.StartsWith("vessel: ", line);
-        Assert.Contains(contains, line);
-    }
-
     [Fact]
     public void VersionShowsClientAndServer()
     {

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Text.Json;
 using Vessel.Api;
 
+using static Vessel.Cli.Tests.Expect;
+
 namespace Vessel.Cli.Tests;
 
 /// <summary>Restart policies, stop signals, health checks, --init and OOM kills, through the CLI and a private daemon.</summary>
@@ -9,8 +11,6 @@ public sealed class ContainerFeatureTests(BusyboxFixture f) : IClassFixture<Busy
 {
     private DaemonFixture D => f.D;
     private const string Image = BusyboxFixture.Image;
-
-    private static void Ok(Binaries.Result r) => Assert.True(r.Code == 0, r.ToString());
 
     private ContainerInspect Inspect(string id)
     {

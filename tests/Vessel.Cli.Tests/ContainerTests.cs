@@ -5,6 +5,8 @@ using System.Text.Json;
 using Vessel.Api;
 using Vessel.Tests;
 
+using static Vessel.Cli.Tests.Expect;
+
 namespace Vessel.Cli.Tests;
 
 /// <summary>A daemon with a busybox-static image "bb:1" (tests/fixtures/busybox-rootfs.sh, written as an OCI layout
@@ -71,8 +73,6 @@ public sealed class ContainerTests(BusyboxFixture f) : IClassFixture<BusyboxFixt
 {
     private DaemonFixture D => f.D;
     private const string Image = BusyboxFixture.Image;
-
-    private static void Ok(Binaries.Result r) => Assert.True(r.Code == 0, r.ToString());
 
     [Fact]
     public void ImagesThatContainersUseAreKeptByRmiPruneAndCountedByDf()

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Vessel.Tests;
 
+using static Vessel.Cli.Tests.Expect;
+
 namespace Vessel.Cli.Tests;
 
 /// <summary>top, stats, pause/unpause, update, rename, port, diff, commit and cp, end to end through the CLI.</summary>
@@ -8,8 +10,6 @@ public sealed class ContainerVerbTests(BusyboxFixture f) : IClassFixture<Busybox
 {
     private DaemonFixture D => f.D;
     private const string Image = BusyboxFixture.Image;
-
-    private static void Ok(Binaries.Result r) => Assert.True(r.Code == 0, r.ToString());
 
     private string RunDetached(string name, params string[] cmd)
     {

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 
+using static Vessel.Cli.Tests.Expect;
+
 namespace Vessel.Cli.Tests;
 
 /// <summary>What a docker user types, through the built CLI and daemon: ps filters and Go templates on every listing,
@@ -9,16 +11,6 @@ public sealed class DockerParityTests(BusyboxFixture f) : IClassFixture<BusyboxF
 {
     private DaemonFixture D => f.D;
     private const string Image = BusyboxFixture.Image;
-
-    private static void Ok(Binaries.Result r) => Assert.True(r.Code == 0, r.ToString());
-
-    private static void FailsWithOneLine(Binaries.Result r, string contains)
-    {
-        Assert.True(r.Code == 125, r.ToString());
-        string line = Assert.Single(r.ErrLines);
-        Assert.StartsWith("vessel: ", line);
-        Assert.Contains(contains, line);
-    }
 
     [Fact]
     public void PsFiltersAndTemplatesOnEveryListing()

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Vessel.Api;
 
+using static Vessel.Cli.Tests.Expect;
+
 namespace Vessel.Cli.Tests;
 
 /// <summary>End to end through bin/vessel and bin/vesseld against real registries: import, push, pull, save, load,
@@ -11,8 +13,6 @@ public sealed class ImageTransferTests(RegistryDaemonFixture f) : IClassFixture<
     private string Reg => f.Open.Host;
 
     private string AuthText() => File.Exists(f.AuthFile) ? File.ReadAllText(f.AuthFile) : "";
-
-    private static void Ok(Binaries.Result r) => Assert.True(r.Code == 0, r.ToString());
 
     private static void FailsWithOneLine(Binaries.Result r, params string[] contains)
     {

@@ -6,6 +6,8 @@ using System.Text;
 using System.Text.Json;
 using Vessel.Api;
 
+using static Vessel.Cli.Tests.Expect;
+
 namespace Vessel.Cli.Tests;
 
 /// <summary>A daemon with its own bridge, subnet and nftables table (DaemonFixture), and an image "net:1": busybox
@@ -46,8 +48,6 @@ public sealed class NetworkTests(NetworkFixture f) : IClassFixture<NetworkFixtur
 {
     private DaemonFixture D => f.D;
     private const string Image = NetworkFixture.Image;
-
-    private static void Ok(Binaries.Result r) => Assert.True(r.Code == 0, r.ToString());
 
     private string Net(bool isInternal = false)
     {

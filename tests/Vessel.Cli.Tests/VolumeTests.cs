@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Vessel.Api;
 
+using static Vessel.Cli.Tests.Expect;
+
 namespace Vessel.Cli.Tests;
 
 /// <summary>Volumes, binds and tmpfs through the CLI and a private daemon (busybox image bb:1).</summary>
@@ -8,8 +10,6 @@ public sealed class VolumeTests(BusyboxFixture f) : IClassFixture<BusyboxFixture
 {
     private DaemonFixture D => f.D;
     private const string Image = BusyboxFixture.Image;
-
-    private static void Ok(Binaries.Result r) => Assert.True(r.Code == 0, r.ToString());
 
     [Fact]
     public void NamedVolumeIsFilledFromTheImageAndOutlivesItsContainers()
