@@ -25,6 +25,7 @@ cleanup() {
   if [ -n "$daemon" ]; then
     "${vessel[@]}" ps -aq 2>/dev/null | xargs -r -n 50 "${vessel[@]}" rm -f >/dev/null 2>&1
     kill "$daemon"; wait "$daemon" 2>/dev/null
+    ip link del vessel-bench0 2>/dev/null; nft delete table inet vessel-bench 2>/dev/null
   fi
   "${podman[@]}" rm -af >/dev/null 2>&1; "${podman[@]}" system reset --force >/dev/null 2>&1
   for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
@@ -46,7 +47,9 @@ runtime = "runc"
 CONF
 export CONTAINERS_CONF="$work/containers.conf"
 
-"$bin/vesseld" --debug --socket "$sock" --root "$work/root" --run-root "$work/run" 2>"$work/vesseld.log" &
+# Its own bridge and nftables table (a daemon leaves its default network behind, as dockerd leaves docker0).
+"$bin/vesseld" --debug --socket "$sock" --root "$work/root" --run-root "$work/run" \
+  --bridge vessel-bench0 --nft-table vessel-bench 2>"$work/vesseld.log" &
 daemon=$!
 for _ in $(seq 100); do "${vessel[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
 
