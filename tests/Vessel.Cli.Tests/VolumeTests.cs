@@ -75,6 +75,11 @@ public sealed class VolumeTests(BusyboxFixture f) : IClassFixture<BusyboxFixture
         Assert.DoesNotContain(anon.Name, after);
         Assert.Contains("vt-used", after); // named volumes stay
 
+        // A foreground --rm is removed at the end of its attach, and takes its anonymous volumes with it.
+        var before = D.Vessel("volume", "ls", "-q").OutLines;
+        Ok(D.Vessel("run", "--rm", "-v", "/anon", Image, "true"));
+        Assert.Equal(before, D.Vessel("volume", "ls", "-q").OutLines);
+
         Ok(D.Vessel("volume", "create")); // anonymous, unused: prune takes it, not the named ones
         var prune = D.Vessel("volume", "prune", "-f");
         Ok(prune);

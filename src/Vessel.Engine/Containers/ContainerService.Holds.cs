@@ -37,7 +37,7 @@ public sealed partial class ContainerService
             remove = _removeOnRelease.Remove(id);
         }
         if (!remove) return;
-        try { Remove(id, force: true); }
+        try { Remove(id, force: true, removeVolumes: true); } // as the auto-remove it stands for: --rm takes anonymous volumes
         catch (Exception e) when (e is EngineException or IOException or Vessel.Linux.LinuxException) { _log($"container {id[..12]}: --rm: {e.Message}"); }
     }
 
