@@ -21,19 +21,28 @@ public sealed class DockerFixture : IDisposable
 
     public DockerFixture()
     {
-        if (!File.Exists(DockerBinary)) throw new InvalidOperationException($"{DockerBinary} is missing: run scripts/setup.sh");
-        _config = D.Tmp.Sub("docker-config");
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!Binaries.Answers(Socket))
+        // The daemon (D) is already running: a set-up that fails must stop it, or it outlives the test run.
+        try
         {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{Socket} does not answer: {string.Join('\n', D.Log)}");
-            Thread.Sleep(20);
+            if (!File.Exists(DockerBinary)) throw new InvalidOperationException($"{DockerBinary} is missing: run scripts/setup.sh");
+            _config = D.Tmp.Sub("docker-config");
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (!Binaries.Answers(Socket))
+            {
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"{Socket} does not answer: {string.Join('\n', D.Log)}");
+                Thread.Sleep(20);
+            }
+            string rootfs = Path.Combine(D.Tmp.Sub("bb"), "rootfs");
+            Check(Binaries.Run("bash", [Path.Combine(RepoRoot(), "tests", "fixtures", "busybox-rootfs.sh"), rootfs]));
+            string tar = Path.Combine(D.Tmp.Path, "bb.tar");
+            Check(Binaries.Run("tar", ["-C", rootfs, "-cf", tar, "."]));
+            Check(Docker("import", "-c", "CMD [\"sh\"]", "-c", "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin", tar, Image));
         }
-        string rootfs = Path.Combine(D.Tmp.Sub("bb"), "rootfs");
-        Check(Binaries.Run("bash", [Path.Combine(RepoRoot(), "tests", "fixtures", "busybox-rootfs.sh"), rootfs]));
-        string tar = Path.Combine(D.Tmp.Path, "bb.tar");
-        Check(Binaries.Run("tar", ["-C", rootfs, "-cf", tar, "."]));
-        Check(Docker("import", "-c", "CMD [\"sh\"]", "-c", "ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin", tar, Image));
+        catch
+        {
+            D.Dispose();
+            throw;
+        }
     }
 
     private static void Check(Binaries.Result r)
