@@ -8,6 +8,8 @@ using Vessel.Images.Content;
 using Vessel.Images.Oci;
 using Vessel.Images.Snapshots;
 
+using Vessel.Linux;
+
 namespace Vessel.Engine.Build;
 
 /// <summary>One build: runs the stages the target needs, in order, step by step, against the cache.
@@ -289,7 +291,7 @@ internal sealed partial class Builder
             case ValueInstruction { Keyword: "STOPSIGNAL" } sig:
             {
                 string s = Expand(st, sig.Value, i.Pos);
-                if (!StopSignals.IsValid(s)) throw new ContainerfileException(i.Pos, $"STOPSIGNAL: invalid signal: {s}");
+                if (!Signals.TryParse(s, out _)) throw new ContainerfileException(i.Pos, $"STOPSIGNAL: invalid signal: {s}");
                 st.SetRuntime(c => c with { StopSignal = s });
                 createdBy = "STOPSIGNAL " + s;
                 break;

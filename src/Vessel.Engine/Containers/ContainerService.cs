@@ -440,15 +440,7 @@ public sealed partial class ContainerService : IDisposable
     public static int ParseSignal(string signal)
     {
         if (string.IsNullOrEmpty(signal)) return Signals.SIGKILL;
-        if (int.TryParse(signal, out var n) && n is > 0 and < 65) return n;
-        var name = signal.ToUpperInvariant();
-        if (!name.StartsWith("SIG", StringComparison.Ordinal)) name = "SIG" + name;
-        return name switch
-        {
-            "SIGHUP" => 1, "SIGINT" => 2, "SIGQUIT" => 3, "SIGKILL" => 9, "SIGUSR1" => 10, "SIGUSR2" => 12, "SIGTERM" => 15,
-            "SIGCONT" => 18, "SIGSTOP" => 19, "SIGWINCH" => 28, "SIGPWR" => 30,
-            _ => throw EngineException.Invalid($"invalid signal: {signal}"),
-        };
+        return Signals.TryParse(signal, out int n) ? n : throw EngineException.Invalid($"invalid signal: {signal}");
     }
 
     private void TryKill(string id, int sig, bool all)
